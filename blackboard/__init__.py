@@ -1,0 +1,59 @@
+"""The shared blackboard: entries in named spaces on DuckDB, with their history.
+
+Public surface::
+
+    Blackboard      open a blackboard in memory or on a file; post, revise,
+                    retract, read, query with SQL, export, replay
+    Entry, Event    typed records (immutable)
+    Space, Status   declared spaces and entry statuses
+    entry_facts     the symbols a rule sees for an entry
+    errors          BlackboardError and its branches
+"""
+
+from ._entry import METADATA_FIELDS as METADATA_FIELDS
+from ._entry import ROOT_CONTEXT as ROOT_CONTEXT
+from ._entry import Entry as Entry
+from ._entry import Event as Event
+from ._entry import Space as Space
+from ._entry import Status as Status
+from ._entry import entry_facts as entry_facts
+from ._errors import BlackboardError as BlackboardError
+from ._errors import BlackboardFileError as BlackboardFileError
+from ._errors import ClosedBlackboardError as ClosedBlackboardError
+from ._errors import EntryNotFoundError as EntryNotFoundError
+from ._errors import IncompatibleVersionError as IncompatibleVersionError
+from ._errors import NotABlackboardError as NotABlackboardError
+from ._errors import QueryError as QueryError
+from ._errors import UnknownSpaceError as UnknownSpaceError
+from ._errors import ValidationError as ValidationError
+from ._models import ActivationRow as ActivationRow
+from ._models import EntryRow as EntryRow
+from ._models import EventRow as EventRow
+from ._models import RunRow as RunRow
+from ._store import UNSET as UNSET
+from ._store import Blackboard as Blackboard
+
+__all__ = [
+    "METADATA_FIELDS",
+    "UNSET",
+    "ROOT_CONTEXT",
+    "ActivationRow",
+    "Blackboard",
+    "BlackboardError",
+    "BlackboardFileError",
+    "ClosedBlackboardError",
+    "Entry",
+    "EntryNotFoundError",
+    "EntryRow",
+    "Event",
+    "EventRow",
+    "IncompatibleVersionError",
+    "NotABlackboardError",
+    "QueryError",
+    "RunRow",
+    "Space",
+    "Status",
+    "UnknownSpaceError",
+    "ValidationError",
+    "entry_facts",
+]

@@ -1,0 +1,151 @@
+"""Typed records of the blackboard: entries, events and spaces.
+
+Entries and events are ``NamedTuple``s: immutable, cheap to build (the hot
+path builds one per contribution) and readable by attribute. A status change
+replaces the entry in the store, so a reference someone keeps is a snapshot;
+``Blackboard.get`` always returns the current one.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+ROOT_CONTEXT = 0
+
+
+class Status(enum.StrEnum):
+    """Life-cycle of an entry."""
+
+    ACTIVE = "active"
+    SUPERSEDED = "superseded"
+    RETRACTED = "retracted"
+
+
+class Entry(NamedTuple):
+    """A hypothesis or partial result on the blackboard."""
+
+    id: int
+    space: str
+    key: str | None
+    value: Any
+    confidence: float
+    status: str
+    source: str
+    cycle: int
+    context: int
+    supports: tuple[int, ...]
+    revises: int | None
+    run: int
+
+    @property
+    def active(self) -> bool:
+        return self.status == Status.ACTIVE
+
+    def facts(self) -> dict[str, Any]:
+        """The symbols a rule sees for this entry (see :func:`entry_facts`)."""
+        return entry_facts(self)
+
+
+class Event(NamedTuple):
+    """One record of the append-only event log."""
+
+    seq: int
+    run: int
+    cycle: int
+    kind: str
+    entry: int | None
+    source: str | None
+    activation: int | None
+    details: Mapping[str, Any] | None
+
+
+METADATA_FIELDS: dict[str, type] = {
+    "id": int,
+    "space": str,
+    "key": str,
+    "confidence": float,
+    "status": str,
+    "source": str,
+    "cycle": int,
+    "context": int,
+    "run": int,
+}
+
+
+def entry_facts(entry: Entry) -> dict[str, Any]:
+    """The symbols a rule-engine expression sees for ``entry``.
+
+    The metadata fields (``id``, ``space``, ``key``, ``confidence``, ``status``,
+    ``source``, ``cycle``, ``context``, ``run``) always mean the metadata.
+    When the value is a JSON object its top-level keys are symbols of their
+    own, so ``row == 3`` reads ``value["row"]``. ``value`` is the whole value,
+    unless the object has a key ``value`` of its own, which then wins.
+    """
+    value = entry.value
+    if type(value) is dict:
+        facts = {"value": value}
+        facts.update(value)
+    else:
+        facts = {"value": value}
+    facts["id"] = entry.id
+    facts["space"] = entry.space
+    facts["key"] = entry.key
+    facts["confidence"] = entry.confidence
+    facts["status"] = entry.status
+    facts["source"] = entry.source
+    facts["cycle"] = entry.cycle
+    facts["context"] = entry.context
+    facts["run"] = entry.run
+    return facts
+
+
+class Space:
+    """A named level of abstraction, optionally with the fields of its values.
+
+    ``fields`` maps the top-level keys of the values posted in this space to
+    their Python types. When given, preconditions over the space are checked
+    at registration: a symbol that is neither a field nor metadata is refused.
+    """
+
+    __slots__ = ("name", "fields", "description")
+
+    def __init__(
+        self,
+        name: str,
+        fields: Mapping[str, type] | None = None,
+        description: str = "",
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"a space name must be a non-empty string, not {name!r}")
+        self.name = name
+        self.fields: dict[str, type] | None = dict(fields) if fields is not None else None
+        self.description = description
+
+    def __repr__(self) -> str:
+        return f"Space({self.name!r}, fields={self.fields!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Space)
+            and (self.name, self.fields) == (other.name, other.fields)
+        )
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def to_json(self) -> dict[str, Any]:
+        fields = None
+        if self.fields is not None:
+            fields = {k: getattr(t, "__name__", str(t)) for k, t in self.fields.items()}
+        return {"name": self.name, "fields": fields, "description": self.description}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Space:
+        types = {t.__name__: t for t in (int, float, str, bool, dict, list, object)}
+        fields = data.get("fields")
+        resolved = None
+        if fields is not None:
+            resolved = {k: types.get(v, object) for k, v in fields.items()}
+        return cls(data["name"], resolved, data.get("description", ""))

@@ -1,0 +1,95 @@
+"""The project's one exception hierarchy.
+
+Every error raised on purpose by ``blackboard``, ``knowledge_sources`` and
+``controller`` derives from :class:`BlackboardError`, so a caller can catch
+them all with one clause. Each also derives from the builtin it resembles
+(``ValueError``, ``KeyError``, ``OSError``...), as attrs does, so code that
+already catches the builtin keeps working::
+
+    BlackboardError
+    ├── ValidationError (ValueError)          a value, confidence, key... is invalid
+    │   └── UnknownSpaceError                 the space is not declared
+    ├── EntryNotFoundError (KeyError)         no entry with that id in this run
+    ├── BlackboardFileError (OSError)         the file cannot be used
+    │   ├── NotABlackboardError               a file of another program
+    │   └── IncompatibleVersionError          made by an incompatible version
+    └── ClosedBlackboardError (RuntimeError)  the blackboard was closed
+
+``knowledge_sources`` and ``controller`` add their own branches under the
+same root.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class BlackboardError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class ValidationError(BlackboardError, ValueError):
+    """A field of an entry (or of a request) is invalid; nothing was written."""
+
+    def __init__(self, field: str, problem: str, value: Any = None) -> None:
+        self.field = field
+        self.problem = problem
+        self.value = value
+        super().__init__(f"invalid {field}: {problem}")
+
+
+class UnknownSpaceError(ValidationError):
+    """The space is not among the spaces declared for this blackboard."""
+
+    def __init__(self, space: object, declared: frozenset[str]) -> None:
+        names = ", ".join(sorted(declared)) or "(none)"
+        super().__init__(
+            "space", f"{space!r} is not a declared space (declared: {names})", space
+        )
+
+
+class EntryNotFoundError(BlackboardError, KeyError):
+    """No entry with this id exists in the blackboard's run."""
+
+    def __init__(self, entry_id: object) -> None:
+        self.entry_id = entry_id
+        super().__init__(f"no entry with id {entry_id!r} in this run")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class BlackboardFileError(BlackboardError, OSError):
+    """The database file cannot be opened or used as a blackboard."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"cannot use {path}: {problem}")
+
+    def __str__(self) -> str:
+        return f"cannot use {self.path}: {self.problem}"
+
+
+class NotABlackboardError(BlackboardFileError):
+    """The file is a DuckDB database of another program; it was not modified."""
+
+
+class IncompatibleVersionError(BlackboardFileError):
+    """The file was written by an incompatible version; it was not modified."""
+
+
+class ClosedBlackboardError(BlackboardError, RuntimeError):
+    """The blackboard was closed; open it again to continue."""
+
+    def __init__(self) -> None:
+        super().__init__("this blackboard is closed; open the file again to continue")
+
+
+class QueryError(BlackboardError, ValueError):
+    """A SQL query given to the blackboard failed; the message is DuckDB's."""
+
+    def __init__(self, query: str, problem: str) -> None:
+        self.query = query
+        self.problem = problem
+        super().__init__(f"query failed: {problem}\n  query: {query}")

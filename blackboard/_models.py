@@ -1,0 +1,126 @@
+"""The data model: SQLModel classes mapped to DuckDB tables.
+
+The classes live on a private SQLAlchemy registry, not on SQLModel's shared
+``metadata``: re-running a notebook cell, or two blackboards in one process,
+never collide with each other or with the user's own SQLModel tables.
+
+Tables are created from these classes by :func:`create_tables`, which writes
+the DDL from the columns but leaves out the PRIMARY KEY constraints: a
+DuckDB primary-key index made a bulk load of a million entries four times
+slower (measured: 0.65 s against 0.17 s), and the store is the only writer
+and hands out ids itself, so uniqueness holds without it. The ORM still
+knows the keys, so SQLModel sessions work as usual.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, Double, Integer, String, Text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+FORMAT_NAME = "duckdb-blackboard"
+FORMAT_VERSION = 1
+
+
+class _Base(SQLModel, registry=registry()):
+    pass
+
+
+class MetaRow(_Base, table=True):
+    """Format marker: which program and version wrote this file."""
+
+    __tablename__ = "bb_meta"
+    name: str = Field(sa_column=Column(String, primary_key=True))
+    value: str = Field(sa_column=Column(String))
+
+
+class RunRow(_Base, table=True):
+    """One run: a problem worked on; one file can hold many."""
+
+    __tablename__ = "bb_run"
+    id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    name: str = Field(sa_column=Column(String))
+    problem: str | None = Field(default=None, sa_column=Column(Text))
+    config: str | None = Field(default=None, sa_column=Column(Text))
+    state: str = Field(sa_column=Column(String))
+    outcome: str | None = Field(default=None, sa_column=Column(String))
+    result: str | None = Field(default=None, sa_column=Column(Text))
+    cycles: int = Field(default=0, sa_column=Column(Integer))
+    activations: int = Field(default=0, sa_column=Column(Integer))
+    matched: int = Field(default=0, sa_column=Column(BigInteger))
+    created_at: datetime | None = Field(default=None)
+    finished_at: datetime | None = Field(default=None)
+
+
+class EntryRow(_Base, table=True):
+    """An entry: hypothesis or partial result, one version of it."""
+
+    __tablename__ = "bb_entry"
+    run: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    space: str = Field(sa_column=Column(String))
+    key: str | None = Field(default=None, sa_column=Column(String))
+    value: str = Field(sa_column=Column(Text))
+    confidence: float = Field(sa_column=Column(Double))
+    status: str = Field(sa_column=Column(String))
+    source: str = Field(sa_column=Column(String))
+    cycle: int = Field(sa_column=Column(Integer))
+    context: int = Field(default=0, sa_column=Column(Integer))
+    supports: str = Field(default="[]", sa_column=Column(Text))
+    revises: int | None = Field(default=None, sa_column=Column(BigInteger))
+
+
+class EventRow(_Base, table=True):
+    """One event of the append-only log."""
+
+    __tablename__ = "bb_event"
+    run: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    cycle: int = Field(sa_column=Column(Integer))
+    kind: str = Field(sa_column=Column(String))
+    entry: int | None = Field(default=None, sa_column=Column(BigInteger))
+    source: str | None = Field(default=None, sa_column=Column(String))
+    activation: int | None = Field(default=None, sa_column=Column(BigInteger))
+    details: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class ActivationRow(_Base, table=True):
+    """One activation of a knowledge source (a KSAR) and what became of it."""
+
+    __tablename__ = "bb_activation"
+    run: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    source: str = Field(sa_column=Column(String))
+    triggers: str = Field(sa_column=Column(Text))
+    rating: float = Field(sa_column=Column(Double))
+    state: str = Field(sa_column=Column(String))
+    attempts: int = Field(default=0, sa_column=Column(Integer))
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    queued_cycle: int = Field(sa_column=Column(Integer))
+    cycle: int | None = Field(default=None, sa_column=Column(Integer))
+    seconds: float | None = Field(default=None, sa_column=Column(Double))
+    produced: str | None = Field(default=None, sa_column=Column(Text))
+
+
+TABLES: tuple[type[Any], ...] = (MetaRow, RunRow, EntryRow, EventRow, ActivationRow)
+TABLE_NAMES = tuple(t.__tablename__ for t in TABLES)
+COLUMNS: dict[str, tuple[str, ...]] = {
+    t.__tablename__: tuple(c.name for c in t.__table__.columns) for t in TABLES  # type: ignore[attr-defined]
+}
+
+
+def create_table_statements(dialect: Dialect) -> list[str]:
+    """DDL for every table, from the SQLModel columns, without key indexes."""
+    statements = []
+    for model in TABLES:
+        table = model.__table__  # type: ignore[attr-defined]
+        cols = ", ".join(
+            f"{c.name} {c.type.compile(dialect=dialect)}" for c in table.columns
+        )
+        statements.append(f"CREATE TABLE {table.name} ({cols})")
+    statements.append("CREATE SEQUENCE bb_run_id START 1")
+    return statements

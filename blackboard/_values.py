@@ -1,0 +1,79 @@
+"""Validation of what goes onto the blackboard.
+
+Everything is checked before anything is written, so an invalid request
+leaves the blackboard as it was. Values are stored as JSON; the in-memory
+value is the JSON round trip of what was given, so what a source reads back
+is exactly what SQL, Parquet and replay see (tuples become lists, and so on).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from ._errors import ValidationError
+
+MAX_VALUE_BYTES = 1_000_000
+
+_dumps = json.JSONEncoder(allow_nan=False, ensure_ascii=False, separators=(",", ":")).encode
+
+
+def encode_value(value: Any, max_bytes: int = MAX_VALUE_BYTES) -> str:
+    """The JSON text of ``value``, or a :class:`ValidationError` naming the problem."""
+    try:
+        text = _dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError("value", f"not JSON-serialisable: {exc}", value) from None
+    except RecursionError:
+        raise ValidationError("value", "nested too deeply to store as JSON") from None
+    if len(text) > max_bytes:
+        raise ValidationError(
+            "value", f"{len(text)} bytes of JSON, more than the limit of {max_bytes}"
+        )
+    return text
+
+
+def check_confidence(confidence: Any) -> float:
+    if type(confidence) is float and 0.0 <= confidence <= 1.0:
+        return confidence
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)):
+        raise ValidationError(
+            "confidence", f"must be a number between 0 and 1, not {confidence!r}", confidence
+        )
+    c = float(confidence)
+    if math.isnan(c) or not 0.0 <= c <= 1.0:
+        raise ValidationError(
+            "confidence", f"must be between 0 and 1, not {confidence!r}", confidence
+        )
+    return c
+
+
+def check_key(key: Any) -> str | None:
+    if key is None or type(key) is str:
+        return key
+    raise ValidationError("key", f"must be a string or None, not {key!r}", key)
+
+
+def check_source(source: Any) -> str:
+    if type(source) is str and source:
+        return source
+    raise ValidationError("source", f"must be a non-empty string, not {source!r}", source)
+
+
+def check_supports(supports: Iterable[Any], known: Any) -> tuple[int, ...]:
+    """Ids this entry was derived from; each must be an entry of this run."""
+    if type(supports) is tuple and not supports:
+        return supports
+    if isinstance(supports, (str, bytes)) or not isinstance(supports, Iterable):
+        raise ValidationError("supports", f"must be entry ids, not {supports!r}", supports)
+    ids = []
+    for s in supports:
+        sid = getattr(s, "id", s)
+        if isinstance(sid, bool) or not isinstance(sid, int):
+            raise ValidationError("supports", f"{s!r} is not an entry id", supports)
+        if sid not in known:
+            raise ValidationError("supports", f"no entry with id {sid} in this run", supports)
+        ids.append(sid)
+    return tuple(ids)

@@ -1,0 +1,47 @@
+"""The controller: matches new entries to knowledge sources, schedules and
+runs their activations, resolves conflicts, enforces what sources may
+write, and decides when a run is done.
+
+Public surface::
+
+    Controller          run(...) / await arun(...) -> RunResult
+    RunResult, SourceStats
+    Activation, Agenda  the agenda and its items
+    HighestConfidence, NoisyOr, WeightedVote, UserRule, ConflictStrategy,
+    Resolution          conflict resolution strategies
+    errors              ControllerError, ConfigurationError, ContributionError
+"""
+
+from ._agenda import Activation as Activation
+from ._agenda import Agenda as Agenda
+from ._conflict import ConflictStrategy as ConflictStrategy
+from ._conflict import HighestConfidence as HighestConfidence
+from ._conflict import NoisyOr as NoisyOr
+from ._conflict import Resolution as Resolution
+from ._conflict import UserRule as UserRule
+from ._conflict import WeightedVote as WeightedVote
+from ._controller import DURABILITY_MODES as DURABILITY_MODES
+from ._controller import Controller as Controller
+from ._errors import ConfigurationError as ConfigurationError
+from ._errors import ContributionError as ContributionError
+from ._errors import ControllerError as ControllerError
+from ._result import RunResult as RunResult
+from ._result import SourceStats as SourceStats
+
+__all__ = [
+    "DURABILITY_MODES",
+    "Activation",
+    "Agenda",
+    "ConfigurationError",
+    "ConflictStrategy",
+    "ContributionError",
+    "Controller",
+    "ControllerError",
+    "HighestConfidence",
+    "NoisyOr",
+    "Resolution",
+    "RunResult",
+    "SourceStats",
+    "UserRule",
+    "WeightedVote",
+]

@@ -1,0 +1,25 @@
+"""Errors of the controller, under the project's one root error."""
+
+from __future__ import annotations
+
+from blackboard import BlackboardError
+
+
+class ControllerError(BlackboardError):
+    """The controller was configured or used wrongly."""
+
+
+class ConfigurationError(ControllerError, ValueError):
+    """A controller setting is invalid (the message names it)."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        self.setting = setting
+        super().__init__(f"invalid controller setting {setting}: {problem}")
+
+
+class ContributionError(ControllerError, TypeError):
+    """An action returned something that is not a contribution."""
+
+    def __init__(self, source: str, problem: str) -> None:
+        self.source = source
+        super().__init__(f"knowledge source {source!r} returned a malformed contribution: {problem}")
