@@ -32,6 +32,7 @@ from ._models import EventRow as EventRow
 from ._models import RunRow as RunRow
 from ._store import UNSET as UNSET
 from ._store import Blackboard as Blackboard
+from ._store import read_runs as read_runs
 
 __all__ = [
     "METADATA_FIELDS",
@@ -56,4 +57,5 @@ __all__ = [
     "UnknownSpaceError",
     "ValidationError",
     "entry_facts",
+    "read_runs",
 ]

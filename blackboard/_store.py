@@ -465,6 +465,16 @@ class Blackboard:
         from any op leaves the blackboard unchanged. Returns the entries written.
         """
         self._live()
+        if len(ops) == 1 and ops[0][0] == "post":
+            _, space, value, key, confidence, supports, context = ops[0]
+            entry, text = self._make(
+                space, value, key, confidence, source,
+                default_supports if supports is None else supports,
+                default_context if context is None else context, None, None,
+                supports is None,
+            )
+            self._add(entry, text, "posted", activation, None)
+            return [entry]
         prepared: list[tuple[str, Any, Any]] = []
         eid = self._next_id
         touched: set[int] = set()
@@ -565,11 +575,12 @@ class Blackboard:
         self._json[entry.id] = text
         self._new_ids.append(entry.id)
         self._index(entry)
-        event = Event(self._next_seq, self.run_id, self.cycle, kind, entry.id, entry.source, activation, details)
+        event = _new_entry(Event, (self._next_seq, self.run_id, self.cycle, kind, entry.id, entry.source, activation, details))
         self._next_seq += 1
         self._events.append(event)
-        for listener in self._listeners:
-            listener(event, entry)
+        if self._listeners:
+            for listener in self._listeners:
+                listener(event, entry)
 
     def _index(self, entry: Entry) -> None:
         eid = entry.id
@@ -1029,3 +1040,21 @@ def _id_list(ids: tuple[int, ...]) -> str:
 
 def _sql_path(path: Path) -> str:
     return str(path).replace("'", "''")
+
+
+def read_runs(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The runs stored in a blackboard file, with their figures, without opening a run."""
+    target = os.fspath(path)
+    if not Path(target).is_file():
+        raise BlackboardFileError(target, "no such file")
+    con = _connect(target)
+    try:
+        rel = con.sql(
+            "SELECT r.id, r.name, r.state, r.outcome, r.cycles, r.activations, "
+            "(SELECT count(*) FROM bb_entry e WHERE e.run = r.id) AS entries, "
+            "(SELECT count(*) FROM bb_event v WHERE v.run = r.id) AS events, "
+            "r.created_at, r.finished_at FROM bb_run r ORDER BY r.id"
+        )
+        return rel.to_arrow_table().to_pylist()
+    finally:
+        con.close()

@@ -53,7 +53,8 @@ class Activation:
     def row(self, run: int) -> tuple[Any, ...]:
         """The activation as a row of ``bb_activation`` (ids as tuples)."""
         return (
-            run, self.id, self.source.name, tuple(t.id for t in self.triggers),
+            run, self.id, self.source.name,
+            (self.triggers[0].id,) if len(self.triggers) == 1 else tuple(t.id for t in self.triggers),
             self.rating, self.state, self.attempts, self.error, self.queued_cycle,
             self.cycle, self.seconds, self.produced,
         )
@@ -74,7 +75,8 @@ class Agenda:
 
     def add(self, activation: Activation) -> bool:
         """Queue it unless the same source was already queued on the same triggers."""
-        key = (activation.source.name, tuple(t.id for t in activation.triggers))
+        triggers = activation.triggers
+        key = (activation.source.name, (triggers[0].id,) if len(triggers) == 1 else tuple(t.id for t in triggers))
         if key in self._seen:
             return False
         self._seen.add(key)

@@ -24,7 +24,7 @@ from typing import Any
 
 import rule_engine
 
-from blackboard import Entry, entry_facts
+from blackboard import Entry
 from knowledge_sources import compile_rule
 
 
@@ -135,7 +135,7 @@ class UserRule(ConflictStrategy):
 
     def score(self, group: Sequence[Entry], reliability: Mapping[str, float]) -> float:
         assert self._rule is not None
-        return max(float(self._rule.evaluate(entry_facts(c))) for c in group)
+        return max(float(self._rule.evaluate(c)) for c in group)
 
     def resolve(self, claims: Sequence[Entry], reliability: Mapping[str, float] | None = None) -> Resolution:
         if self._fn is None:

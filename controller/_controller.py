@@ -23,6 +23,7 @@ and a cancelled cycle applies nothing, so the blackboard stays consistent.
 from __future__ import annotations
 
 import asyncio
+import types
 import inspect
 import logging
 import math
@@ -61,6 +62,7 @@ DURABILITY_MODES = ("cycle", "interval", "end")
 _ENTRY_KINDS_ACTIVE = frozenset({"posted", "revised", "reinstated"})
 _Goal = str | Callable[[ReadView], Any] | None
 _RuleErrors = (rule_engine.EngineError, TypeError, ValueError, ArithmeticError)
+_GeneratorType = types.GeneratorType
 
 
 class Controller:
@@ -222,7 +224,9 @@ class Controller:
                 cycles += 1
                 bb.cycle += 1
                 bb.cycles = bb.cycle
-                await self._execute(batch, action_seconds)
+                waiting = self._run_inline(batch, action_seconds)
+                if waiting:
+                    await self._run_waiting(waiting, action_seconds)
                 self._apply(batch, counts)
                 bb.activations += len(batch)
                 self._match_new(goal_check, goal_hits)
@@ -317,21 +321,24 @@ class Controller:
         self.blackboard.record_activation(activation)
 
     # ------------------------------------------------------------- execute
-    async def _execute(self, batch: list[Activation], action_seconds: list[float]) -> None:
+    def _run_inline(self, batch: list[Activation], action_seconds: list[float]) -> list[Activation]:
+        """Run the sync actions now, in agenda order; return those that must wait."""
         waiting = []
         view = self._view
         clock = time.perf_counter
+        cycle = self.blackboard.cycle
+        spent = 0.0
         for activation in batch:
-            activation.cycle = self.blackboard.cycle
+            activation.cycle = cycle
             source = activation.source
-            if source.is_async or source.timeout is not None or source.retries:
+            if source.needs_task:
                 waiting.append(activation)
                 continue
             activation.attempts = 1
             started = clock()
             try:
                 out = source._fn(activation.triggers[0], view) if source.wants_view else source._fn(activation.triggers[0])
-                if inspect.isgenerator(out):
+                if type(out) is _GeneratorType:
                     out = list(out)
                 activation.result = out
             except Exception as exc:
@@ -339,11 +346,15 @@ class Controller:
                 activation.error = _describe(exc)
             elapsed = clock() - started
             activation.seconds = elapsed
-            action_seconds[0] += elapsed
-        if waiting:
-            async with anyio.create_task_group() as tg:
-                for activation in waiting:
-                    tg.start_soon(self._call_waiting, activation, action_seconds)
+            spent += elapsed
+        action_seconds[0] += spent
+        return waiting
+
+    async def _run_waiting(self, waiting: list[Activation], action_seconds: list[float]) -> None:
+        """Run async actions (and sync ones with a timeout or retries) concurrently."""
+        async with anyio.create_task_group() as tg:
+            for activation in waiting:
+                tg.start_soon(self._call_waiting, activation, action_seconds)
 
     async def _call_waiting(self, activation: Activation, action_seconds: list[float]) -> None:
         source = activation.source
@@ -402,7 +413,7 @@ class Controller:
                     triggers = activation.triggers
                     written = bb.transact(
                         ops, source=source.name, activation=activation.id,
-                        default_supports=tuple(t.id for t in triggers),
+                        default_supports=(triggers[0].id,) if len(triggers) == 1 else tuple(t.id for t in triggers),
                         default_context=triggers[0].context,
                     ) if ops else ()
                     activation.state = DONE
@@ -499,7 +510,7 @@ class Controller:
         bb = self.blackboard
         events = bb._events
         entries = bb._entries
-        index = self._index
+        buckets = self._index._buckets
         agenda = self.agenda
         rating = self._rating
         goal_rule = goal if isinstance(goal, rule_engine.Rule) else None
@@ -518,21 +529,17 @@ class Controller:
                 continue
             if kind in _ENTRY_KINDS_ACTIVE and entry.status != ACTIVE:
                 continue
-            bucket = index.bucket(entry.space, kind)
-            facts = None
+            bucket = buckets.get((entry.space, kind))
             if bucket is not None:
-                facts = entry_facts(entry)
-                for source in bucket.match(facts):
+                for source in bucket.match(entry):
                     self._queue(source, entry, rating, cycle, agenda)
             if kind == "revised" and self._retriggers:
                 for source in self._retriggers.get(entry.revises, ()):  # type: ignore[arg-type]
                     if source.name in self._sources and (source.rule is None or _rule_holds(source.rule, entry)):
                         self._queue(source, entry, rating, cycle, agenda)
             if goal_rule is not None and kind in _ENTRY_KINDS_ACTIVE:
-                if facts is None:
-                    facts = entry_facts(entry)
                 try:
-                    if goal_rule.matches(facts):
+                    if goal_rule.matches(entry):
                         goal_hits.append(entry)
                 except _RuleErrors:
                     pass
@@ -570,7 +577,7 @@ def _call_sync(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
 
 def _rule_holds(rule: rule_engine.Rule, entry: Entry) -> bool:
     try:
-        return bool(rule.matches(entry_facts(entry)))
+        return bool(rule.matches(entry))
     except _RuleErrors:
         return False
 

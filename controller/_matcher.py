@@ -44,14 +44,14 @@ class _Bucket:
             group = self.groups[key] = (node, {})
         group[1].setdefault(literal, []).append((order, source))
 
-    def match(self, facts: dict[str, Any]) -> list[KnowledgeSource]:
+    def match(self, entry: Any) -> list[KnowledgeSource]:
         hits: list[tuple[int, KnowledgeSource]] = []
         for order, source in self.scan:
-            if _matches(source, facts):
+            if _matches(source, entry):
                 hits.append((order, source))
         for node, by_literal in self.groups.values():
             try:
-                value = index_key(node.evaluate(facts))
+                value = index_key(node.evaluate(entry))
             except _Errors:
                 continue
             if value is _UNHASHABLE:
@@ -61,21 +61,21 @@ class _Bucket:
             else:
                 candidates = by_literal.get(value, ())
             for order, source in candidates:
-                if _matches(source, facts):
+                if _matches(source, entry):
                     hits.append((order, source))
         if len(hits) > 1:
             hits.sort(key=lambda item: item[0])
         return [source for _, source in hits]
 
 
-def _matches(source: KnowledgeSource, facts: dict[str, Any]) -> bool:
+def _matches(source: KnowledgeSource, entry: Any) -> bool:
     rule = source.rule
     if rule is None:
         return True
     try:
         # statement.evaluate is Rule.matches without its per-call decimal
         # context switch (about 1 us); rule-engine's default context is used.
-        return bool(rule.statement.evaluate(facts))
+        return bool(rule.statement.evaluate(entry))
     except _Errors:
         rule.context._tls.reset()
         return False

@@ -55,28 +55,55 @@ def symbol_types(spaces: Iterable[Space | None]) -> dict[str, Any] | None:
     return types
 
 
+_META = frozenset(METADATA_FIELDS)
+_Resolution = rule_engine.SymbolResolutionError
+
+
+def resolve_symbol(thing: Any, name: str) -> Any:
+    """Resolve a rule symbol on an :class:`~blackboard.Entry` without building a dict.
+
+    The same meaning as :func:`blackboard.entry_facts`: metadata names are
+    metadata; then the top-level keys of a dict value; then ``value``, the
+    whole value. Plain mappings (a dict of facts) are looked up directly.
+    """
+    if type(thing) is dict:
+        try:
+            return thing[name]
+        except KeyError:
+            raise _Resolution(name, thing=thing) from None
+    if name in _META:
+        return getattr(thing, name)
+    value = thing[3]
+    if type(value) is dict:
+        try:
+            return value[name]
+        except KeyError:
+            pass
+    if name == "value":
+        return value
+    raise _Resolution(name, thing=thing)
+
+
 def compile_rule(
     owner: str, expression: str, symbols: Mapping[str, Any] | None = None
 ) -> rule_engine.Rule:
     """Parse ``expression``; with ``symbols``, refuse names it does not know.
 
-    With ``symbols`` the rule is parsed twice: once typed, which reports
-    unknown names and type errors now, and once untyped, which is the rule
-    returned. The untyped rule skips rule-engine's per-symbol type check at
+    The rule returned evaluates on an :class:`~blackboard.Entry` (or a dict
+    of facts) through :func:`resolve_symbol`. With ``symbols`` the rule is
+    first parsed typed, which reports unknown names and type errors now; the
+    rule returned is untyped. The untyped rule skips rule-engine's per-symbol type check at
     evaluation (about half its cost); a value of the wrong type still fails
     the comparison it is used in, so the rule still does not match.
     """
     if not isinstance(expression, str) or not expression.strip():
         raise PreconditionError(owner, repr(expression), "a rule must be a non-empty string")
-    if symbols is None:
-        context = rule_engine.Context()
-    else:
-        context = rule_engine.Context(type_resolver=rule_engine.type_resolver_from_dict(dict(symbols)))
+    runtime = rule_engine.Context(resolver=resolve_symbol)
     try:
-        rule = rule_engine.Rule(expression, context=context)
         if symbols is not None:
-            rule = rule_engine.Rule(expression, context=rule_engine.Context())
-        return rule
+            typed = rule_engine.Context(type_resolver=rule_engine.type_resolver_from_dict(dict(symbols)))
+            rule_engine.Rule(expression, context=typed)
+        return rule_engine.Rule(expression, context=runtime)
     except rule_engine.SymbolResolutionError as exc:
         hint = f" (did you mean {exc.suggestion!r}?)" if exc.suggestion else ""
         known = ", ".join(sorted(symbols or ()))

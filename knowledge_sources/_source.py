@@ -129,6 +129,8 @@ class KnowledgeSource:
             self.retry_on = (self.retry_on,)
         fn = self._fn
         self.is_async = inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)
+        # Sync actions without timeout or retries run inline; the rest as tasks.
+        self.needs_task = self.is_async or self.timeout is not None or self.retries > 0
         self.wants_view = _arity(fn, name) >= 2
         # Parsed now, so a syntax error is reported at declaration; symbols
         # are checked again by check() once the spaces' fields are known.

@@ -1,0 +1,126 @@
+"""The ``blackboard`` command: a thin layer over the public API.
+
+::
+
+    blackboard solve sudoku PUZZLE [--db PATH] [--json]
+    blackboard show PATH [--run ID] [--json]
+    blackboard export PATH DIRECTORY [--run ID]
+
+Exit status: 0 on success (a puzzle solved, a file shown), 1 when the
+problem has no solution or could not be finished, 2 on bad input (a
+malformed puzzle, a file that is not a blackboard), with the error on
+stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from blackboard import Blackboard, BlackboardError, read_runs
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="blackboard",
+        description="Knowledge sources cooperating on a DuckDB blackboard.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    solve = commands.add_parser("solve", help="solve one problem and print the result")
+    domains = solve.add_subparsers(dest="domain", required=True)
+    sudoku = domains.add_parser("sudoku", help="a 9x9 sudoku: 81 characters, '.' or '0' for empty")
+    sudoku.add_argument("puzzle")
+    sudoku.add_argument("--db", default=None, help="DuckDB file to keep the whole run in (default: memory)")
+    sudoku.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+
+    show = commands.add_parser("show", help="summarise the runs stored in a blackboard file")
+    show.add_argument("path")
+    show.add_argument("--run", type=int, default=None, help="show one run's entries by space")
+    show.add_argument("--json", action="store_true")
+
+    export = commands.add_parser("export", help="export a run to Parquet files")
+    export.add_argument("path")
+    export.add_argument("directory")
+    export.add_argument("--run", type=int, required=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "solve":
+            return _solve_sudoku(args)
+        if args.command == "show":
+            return _show(args)
+        return _export(args)
+    except BlackboardError as exc:
+        print(f"blackboard: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _solve_sudoku(args: argparse.Namespace) -> int:
+    from knowledge_sources import sudoku
+
+    result = sudoku.solve(args.puzzle, path=args.db)
+    if args.json:
+        print(json.dumps({
+            "puzzle": result.puzzle,
+            "status": result.status,
+            "solution": result.solution,
+            "seconds": round(result.seconds, 6),
+            "activations": result.activations,
+            "run_id": result.run_id,
+            "db": result.path,
+        }))
+    else:
+        print(f"status: {result.status} ({result.activations} activations, {result.seconds:.3f} s)")
+        if result.solution:
+            print(sudoku.format_grid(result.solution))
+        print(f"the whole run (entries, events, activations) is in {result.path}, run {result.run_id}")
+        if result.path != ":memory:":
+            print(f"  look inside: blackboard show {result.path} --run {result.run_id}")
+    return 0 if result.status == "solved" else 1
+
+
+def _show(args: argparse.Namespace) -> int:
+    if args.run is None:
+        rows = read_runs(args.path)
+        if args.json:
+            for row in rows:
+                print(json.dumps(row, default=str))
+            return 0
+        print(f"{args.path}: {len(rows)} run(s)")
+        for r in rows:
+            print(f"  run {r['id']:>4} {r['name']!s:<16} {r['state']!s:<9} {r['outcome'] or '-':<10} "
+                  f"cycles={r['cycles']} activations={r['activations']} entries={r['entries']} events={r['events']}")
+        return 0
+    with Blackboard(args.path, run=args.run) as bb:
+        table = bb.sql(
+            "SELECT space, status, count(*) AS n, round(avg(confidence), 3) AS mean_confidence "
+            "FROM entries GROUP BY ALL ORDER BY space, status"
+        )
+        rows = table.to_pylist()
+    if args.json:
+        for row in rows:
+            print(json.dumps(row, default=str))
+        return 0
+    print(f"run {args.run} in {args.path}")
+    for r in rows:
+        print(f"  {r['space']:<16} {r['status']:<11} {r['n']:>7}  mean confidence {r['mean_confidence']}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    with Blackboard(args.path, run=args.run) as bb:
+        written = bb.export_parquet(args.directory)
+    for name, target in written.items():
+        print(f"{name}: {target}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
