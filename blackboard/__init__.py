@@ -24,6 +24,7 @@ from ._errors import EntryNotFoundError as EntryNotFoundError
 from ._errors import IncompatibleVersionError as IncompatibleVersionError
 from ._errors import NotABlackboardError as NotABlackboardError
 from ._errors import QueryError as QueryError
+from ._errors import StaleEntryError as StaleEntryError
 from ._errors import UnknownSpaceError as UnknownSpaceError
 from ._errors import ValidationError as ValidationError
 from ._models import ActivationRow as ActivationRow
@@ -53,6 +54,7 @@ __all__ = [
     "QueryError",
     "RunRow",
     "Space",
+    "StaleEntryError",
     "Status",
     "UnknownSpaceError",
     "ValidationError",

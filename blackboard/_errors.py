@@ -8,7 +8,8 @@ already catches the builtin keeps working::
 
     BlackboardError
     ├── ValidationError (ValueError)          a value, confidence, key... is invalid
-    │   └── UnknownSpaceError                 the space is not declared
+    │   ├── UnknownSpaceError                 the space is not declared
+    │   └── StaleEntryError                   the entry was revised meanwhile
     ├── EntryNotFoundError (KeyError)         no entry with that id in this run
     ├── BlackboardFileError (OSError)         the file cannot be used
     │   ├── NotABlackboardError               a file of another program
@@ -36,6 +37,17 @@ class ValidationError(BlackboardError, ValueError):
         self.problem = problem
         self.value = value
         super().__init__(f"invalid {field}: {problem}")
+
+
+class StaleEntryError(ValidationError):
+    """The entry to revise was revised meanwhile; work on its latest version."""
+
+    def __init__(self, entry_id: int, latest: int) -> None:
+        self.entry_id = entry_id
+        self.latest = latest
+        super().__init__(
+            "entry", f"entry {entry_id} was revised meanwhile (latest version: {latest}); revise that one", entry_id
+        )
 
 
 class UnknownSpaceError(ValidationError):

@@ -30,6 +30,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ._entry import ROOT_CONTEXT, Entry, Event, Space, Status
 from ._errors import (
@@ -40,6 +41,7 @@ from ._errors import (
     IncompatibleVersionError,
     NotABlackboardError,
     QueryError,
+    StaleEntryError,
     UnknownSpaceError,
     ValidationError,
 )
@@ -237,6 +239,7 @@ class Blackboard:
         self._activation_rows: dict[int, Any] = {}
         self._flushed_activations: set[int] = set()
         self._flushed_counts = (0, 0, 0)
+        self._pending_run: dict[str, Any] = {}
         self._imported = 0
         self._import_ranges: list[tuple[int, int]] = []
         self._next_id = 1
@@ -493,6 +496,8 @@ class Blackboard:
             elif kind == "revise":
                 _, target, value, confidence, supports = op
                 old = self.get(target)
+                if old.status != ACTIVE and old.id in self._revised_by:
+                    raise StaleEntryError(old.id, self._latest(old.id))
                 if old.status != Status.ACTIVE or old.id in touched:
                     raise ValidationError("entry", f"entry {old.id} is {old.status} or already changed in this batch; only an active entry can be revised", old.id)
                 touched.add(old.id)
@@ -551,7 +556,9 @@ class Blackboard:
             text = str(value)
         else:
             text = encode_value(value)
-            if tp is not str:
+            if tp is dict and _flat(value):
+                value = dict(value)  # a copy: later changes to the original are not seen
+            elif tp is not str:
                 value = json.loads(text)
         if key is not None and type(key) is not str:
             check_key(key)
@@ -684,6 +691,17 @@ class Blackboard:
         """Every version of every entry claiming ``key`` in ``space``."""
         return [self._entries[i] for i in self._slots.get((context, space, key), ())]
 
+    def _latest(self, entry_id: int) -> int:
+        revised_by = self._revised_by
+        while entry_id in revised_by:
+            entry_id = revised_by[entry_id]
+        return entry_id
+
+    def latest(self, entry: int | Entry) -> Entry:
+        """The newest version of an entry (following revisions)."""
+        eid = entry.id if isinstance(entry, Entry) else entry
+        return self.get(self._latest(eid))  # type: ignore[arg-type]
+
     def revised_by(self, entry_id: int) -> int | None:
         """The id of the entry that revised ``entry_id``, if any."""
         return self._revised_by.get(entry_id)
@@ -761,75 +779,51 @@ class Blackboard:
     def import_arrow(self, table: pa.Table | Mapping[str, Sequence[Any]], *, source: str = "import") -> int:
         """Load many entries at once from an Arrow table (or a dict of columns).
 
-        Columns: ``space`` and ``value`` (JSON text) are required; ``key`` and
-        ``confidence`` are optional. The rows are checked in DuckDB, in bulk,
-        and written in one statement; nothing is written if any row is invalid.
-        Imported entries are background knowledge: they can be read and
-        queried but, unlike posted entries, do not trigger knowledge sources.
-        Returns the number of entries imported.
+        Columns: ``space`` and ``value`` (JSON text, or any Arrow type, which
+        is turned into JSON) are required; ``key`` and ``confidence`` are
+        optional. The rows are checked in bulk (Arrow compute for spaces and
+        confidences, DuckDB's ``json_valid`` inside the one INSERT), and
+        nothing is written if any row is invalid. Imported entries are
+        background knowledge: they can be read and queried but, unlike posted
+        entries, do not trigger knowledge sources. Returns the number imported.
         """
         con = self._live()
-        if not isinstance(table, pa.Table):
-            try:
-                table = pa.table(dict(table))
-            except (TypeError, ValueError, pa.ArrowException) as exc:
-                raise ValidationError("table", f"cannot make an Arrow table: {exc}") from None
-        cols = set(table.column_names)
-        for needed in ("space", "value"):
-            if needed not in cols:
-                raise ValidationError(needed, "the imported table has no such column")
-        unknown = cols - {"space", "value", "key", "confidence"}
-        if unknown:
-            raise ValidationError("table", f"unexpected columns: {', '.join(sorted(unknown))}")
+        check_source(source)
+        table = _import_table(table, self._spaces)
         n = table.num_rows
         if n == 0:
             return 0
         self.flush()
-        con.register("_bb_import", table)
-        try:
-            key = "CAST(key AS VARCHAR)" if "key" in cols else "NULL"
-            conf = "CAST(confidence AS DOUBLE)" if "confidence" in cols else "1.0"
-            value = "CAST(value AS VARCHAR)" if pa.types.is_string(table.schema.field("value").type) else "CAST(to_json(value) AS VARCHAR)"
-            spaces_clause = "false"
-            if self._spaces:
-                names = ", ".join("'" + s.replace("'", "''") + "'" for s in self._spaces)
-                spaces_clause = f"space NOT IN ({names})"
-            bad = con.execute(
-                f"SELECT count(*) FILTER (WHERE space IS NULL OR space = ''),"
-                f" count(*) FILTER (WHERE value IS NULL OR NOT json_valid({value})),"
-                f" count(*) FILTER (WHERE {conf} IS NULL OR NOT ({conf} BETWEEN 0 AND 1) OR isnan({conf})),"
-                f" count(*) FILTER (WHERE {spaces_clause})"
-                f" FROM _bb_import"
-            ).fetchone()
-        except duckdb.Error as exc:
-            con.unregister("_bb_import")
-            raise ValidationError("table", f"cannot be imported: {str(exc).splitlines()[0]}") from None
-        assert bad is not None
-        problems = [
-            (bad[0], "space", "empty or missing"),
-            (bad[1], "value", "not valid JSON"),
-            (bad[2], "confidence", "missing or outside 0..1"),
-            (bad[3], "space", "not a declared space"),
-        ]
-        for count, field, what in problems:
-            if count:
-                con.unregister("_bb_import")
-                raise ValidationError(field, f"{count} of {n} imported rows: {what}; nothing was imported")
         first = self._next_id
+        ids = pc.add(pc.cumulative_sum(pa.repeat(pa.scalar(1, pa.int64()), n)), first - 1)
+        _bb_import = table.append_column("_id", ids)
+        cols = set(table.column_names)
+        key = "CAST(key AS VARCHAR)" if "key" in cols else "NULL"
+        conf = "CAST(confidence AS DOUBLE)" if "confidence" in cols else "1.0"
+        if pa.types.is_string(table.schema.field("value").type) or pa.types.is_large_string(table.schema.field("value").type):
+            value = "CAST(value AS VARCHAR)"
+        else:
+            value = "CAST(to_json(value) AS VARCHAR)"
         try:
             con.begin()
             con.execute(
-                f"INSERT INTO bb_entry SELECT {self.run_id}, {first} + row_number() OVER () - 1,"
-                f" space, {key}, {value}, {conf}, 'active', ?, {self.cycle}, 0, '[]', NULL"
-                f" FROM _bb_import",
+                f"INSERT INTO bb_entry SELECT {self.run_id}, _id, space, {key},"
+                f" CASE WHEN json_valid({value}) THEN {value} ELSE error('{_BAD_JSON}') END,"
+                f" {conf}, 'active', ?, {self.cycle}, 0, '[]', NULL FROM _bb_import",
                 [source],
             )
             con.commit()
         except duckdb.Error as exc:
-            con.rollback()
-            raise BlackboardError(f"import failed, nothing was imported: {exc}") from None
-        finally:
-            con.unregister("_bb_import")
+            try:
+                con.rollback()
+            except duckdb.Error:
+                pass
+            if _BAD_JSON in str(exc):
+                (bad,) = con.execute(
+                    f"SELECT count(*) FROM _bb_import WHERE value IS NULL OR NOT json_valid({value})"
+                ).fetchone()  # type: ignore[misc]
+                raise ValidationError("value", f"{bad} of {n} imported rows are not valid JSON; nothing was imported") from None
+            raise ValidationError("table", f"cannot be imported, nothing was: {str(exc).splitlines()[0]}") from None
         self._next_id += n
         self._imported += n
         self._import_ranges.append((first, first + n - 1))
@@ -840,21 +834,42 @@ class Blackboard:
     def record_activation(self, activation: Any) -> None:
         """Queue an activation for the next flush (latest state wins).
 
-        ``activation`` has an ``id`` and a ``row(run)`` method returning the
-        ``bb_activation`` row, with triggers and produced ids as tuples; the
-        row is built at flush time, off the hot path.
+        The row is read off the object at flush time, off the hot path: it
+        has the attributes ``id``, ``source`` (with ``name``), ``triggers``
+        (entries), ``rating``, ``state``, ``attempts``, ``error``,
+        ``queued_cycle``, ``cycle``, ``seconds`` and ``produced`` (ids), as
+        :class:`controller.Activation` does.
         """
         self._activation_rows[activation.id] = activation
+
+    @property
+    def in_memory(self) -> bool:
+        return self._path is None
+
+    def mark(self, *, state: str | None = None, outcome: str | None = None,
+             result: Any = _UNSET) -> None:
+        """Record the run's state, outcome or result; written by the next flush."""
+        if state is not None:
+            self._pending_run["state"] = state
+            if state in ("finished", "cancelled", "failed"):
+                self._pending_run["finished_at"] = _now()
+        if outcome is not None:
+            self._pending_run["outcome"] = outcome
+        if result is not _UNSET:
+            self._pending_run["result"] = json.dumps(result, default=str)
 
     def flush(self, *, state: str | None = None, outcome: str | None = None,
               result: Any = _UNSET) -> None:
         """Write pending entries, status changes, events and activations in one transaction."""
         con = self._live()
+        self.mark(state=state, outcome=outcome, result=result)
         new_ids, dirty = self._new_ids, self._dirty
         events = self._events[self._flushed_events:]
-        acts = [a.row(self.run_id) for a in self._activation_rows.values()]
+        acts = list(self._activation_rows.values())
         counts = (self.cycles, self.activations, self.matched)
-        run_updates = self._run_updates(counts, state, outcome, result)
+        run_updates = dict(self._pending_run)
+        if counts != self._flushed_counts:
+            run_updates.update(zip(("cycles", "activations", "matched"), counts))
         if not (new_ids or dirty or events or acts or run_updates):
             return
         run = self.run_id
@@ -879,12 +894,12 @@ class Blackboard:
                 _bb_rows = _event_table(events)
                 con.execute("INSERT INTO bb_event SELECT * FROM _bb_rows")
             if acts:
-                again = [r[1] for r in acts if r[1] in self._flushed_activations]
+                again = [a.id for a in acts if a.id in self._flushed_activations]
                 if again:
                     con.execute(
                         f"DELETE FROM bb_activation WHERE run = {run} AND id IN ({','.join(map(str, again))})"
                     )
-                _bb_rows = _activation_table(acts)
+                _bb_rows = _activation_table(run, acts)
                 con.execute("INSERT INTO bb_activation SELECT * FROM _bb_rows")
             if run_updates:
                 sets = ", ".join(f"{column} = ?" for column in run_updates)
@@ -901,24 +916,10 @@ class Blackboard:
         self._new_ids = []
         self._dirty = set()
         self._flushed_events += len(events)
-        self._flushed_activations.update(r[1] for r in acts)
+        self._flushed_activations.update(a.id for a in acts)
         self._activation_rows = {}
         self._flushed_counts = counts
-
-    def _run_updates(self, counts: tuple[int, int, int], state: str | None,
-                     outcome: str | None, result: Any) -> dict[str, Any]:
-        updates: dict[str, Any] = {}
-        if counts != self._flushed_counts:
-            updates.update(zip(("cycles", "activations", "matched"), counts))
-        if state is not None:
-            updates["state"] = state
-            if state in ("finished", "cancelled", "failed"):
-                updates["finished_at"] = _now()
-        if outcome is not None:
-            updates["outcome"] = outcome
-        if result is not _UNSET:
-            updates["result"] = json.dumps(result, default=str)
-        return updates
+        self._pending_run = {}
 
     def _entry_table(self, new_ids: list[int]) -> pa.Table:
         entries = self._entries
@@ -1005,6 +1006,63 @@ class Blackboard:
         return state
 
 
+_SCALARS = frozenset({int, str, bool, float, type(None)})
+
+
+def _flat(value: dict[Any, Any]) -> bool:
+    """A dict of str keys and scalar values: its JSON round trip is itself."""
+    for k, v in value.items():
+        if type(k) is not str or type(v) not in _SCALARS:
+            return False
+    return True
+
+
+_BAD_JSON = "blackboard import: invalid JSON value"
+
+
+def _import_table(table: Any, spaces: Mapping[str, Space]) -> pa.Table:
+    """The table to import, checked with Arrow compute (all but JSON validity)."""
+    if not isinstance(table, pa.Table):
+        try:
+            table = pa.table(dict(table))
+        except (TypeError, ValueError, pa.ArrowException) as exc:
+            raise ValidationError("table", f"cannot make an Arrow table: {exc}") from None
+    cols = set(table.column_names)
+    for needed in ("space", "value"):
+        if needed not in cols:
+            raise ValidationError(needed, "the imported table has no such column")
+    unknown = cols - {"space", "value", "key", "confidence"}
+    if unknown:
+        raise ValidationError("table", f"unexpected columns: {', '.join(sorted(unknown))}")
+    n = table.num_rows
+    if n == 0:
+        return table
+    try:
+        space = table.column("space")
+        if not (pa.types.is_string(space.type) or pa.types.is_large_string(space.type)):
+            raise ValidationError("space", f"the space column must hold strings, not {space.type}")
+        empty = space.null_count + pc.sum(pc.equal(pc.fill_null(space, ""), "")).as_py()
+        if empty:
+            raise ValidationError("space", f"{empty} of {n} imported rows: empty or missing; nothing was imported")
+        if spaces:
+            outside = n - pc.sum(pc.is_in(space, value_set=pa.array(list(spaces)))).as_py()
+            if outside:
+                raise ValidationError("space", f"{outside} of {n} imported rows: not a declared space; nothing was imported")
+        if table.column("value").null_count:
+            raise ValidationError("value", f"{table.column('value').null_count} of {n} imported rows have no value; nothing was imported")
+        if "confidence" in cols:
+            conf = pc.cast(table.column("confidence"), pa.float64())
+            bad = conf.null_count + pc.sum(pc.invert(pc.and_(
+                pc.greater_equal(conf, 0.0), pc.less_equal(conf, 1.0)))).as_py() or 0
+            if bad:
+                raise ValidationError("confidence", f"{bad} of {n} imported rows: missing or outside 0..1; nothing was imported")
+        if "key" in cols and not pa.types.is_null(table.column("key").type):
+            table = table.set_column(table.column_names.index("key"), "key", pc.cast(table.column("key"), pa.string()))
+    except pa.ArrowException as exc:
+        raise ValidationError("table", f"cannot be imported: {exc}") from None
+    return table
+
+
 def _bad_context(context: Any) -> int:
     raise ValidationError("context", f"must be a context id (int), not {context!r}", context)
 
@@ -1019,14 +1077,29 @@ def _event_table(events: list[Event]) -> pa.Table:
     ], schema=_EVENT_SCHEMA)
 
 
-def _activation_table(rows: list[tuple[Any, ...]]) -> pa.Table:
-    columns: list[Any] = list(zip(*rows))
-    columns[3] = [_id_list(ids) for ids in columns[3]]
-    columns[11] = [_id_list(ids) if ids else None for ids in columns[11]]
-    return pa.Table.from_arrays(
-        [pa.array(col, field.type) for col, field in zip(columns, _ACTIVATION_SCHEMA)],
-        schema=_ACTIVATION_SCHEMA,
-    )
+def _activation_table(run: int, acts: list[Any]) -> pa.Table:
+    """Columns of ``bb_activation`` read straight off the activation objects."""
+    n = len(acts)
+    return pa.Table.from_arrays([
+        pa.array([run] * n, pa.int32()),
+        pa.array([a.id for a in acts], pa.int64()),
+        pa.array([a.source.name for a in acts], pa.string()),
+        pa.array([_trigger_list(a.triggers) for a in acts], pa.string()),
+        pa.array([a.rating for a in acts], pa.float64()),
+        pa.array([a.state for a in acts], pa.string()),
+        pa.array([a.attempts for a in acts], pa.int32()),
+        pa.array([a.error for a in acts], pa.string()),
+        pa.array([a.queued_cycle for a in acts], pa.int32()),
+        pa.array([a.cycle for a in acts], pa.int32()),
+        pa.array([a.seconds for a in acts], pa.float64()),
+        pa.array([_id_list(a.produced) if a.produced else None for a in acts], pa.string()),
+    ], schema=_ACTIVATION_SCHEMA)
+
+
+def _trigger_list(triggers: tuple[Any, ...]) -> str:
+    if len(triggers) == 1:
+        return f"[{triggers[0].id}]"
+    return "[" + ",".join(str(t.id) for t in triggers) + "]"
 
 
 def _id_list(ids: tuple[int, ...]) -> str:

@@ -50,15 +50,6 @@ class Activation:
     def trigger(self) -> Entry:
         return self.triggers[0]
 
-    def row(self, run: int) -> tuple[Any, ...]:
-        """The activation as a row of ``bb_activation`` (ids as tuples)."""
-        return (
-            run, self.id, self.source.name,
-            (self.triggers[0].id,) if len(self.triggers) == 1 else tuple(t.id for t in self.triggers),
-            self.rating, self.state, self.attempts, self.error, self.queued_cycle,
-            self.cycle, self.seconds, self.produced,
-        )
-
     def __repr__(self) -> str:
         ids = ",".join(str(t.id) for t in self.triggers)
         return f"<Activation {self.id} {self.source.name}({ids}) rating={self.rating:.3g} {self.state}>"
@@ -82,6 +73,11 @@ class Agenda:
         self._seen.add(key)
         heapq.heappush(self._heap, (-activation.rating, activation.id, activation))
         return True
+
+    def requeue(self, activation: Activation) -> None:
+        """Put an activation back (it must run again on fresh state)."""
+        activation.state = PENDING
+        heapq.heappush(self._heap, (-activation.rating, activation.id, activation))
 
     def seen(self, source: str, trigger_ids: tuple[int, ...]) -> bool:
         return (source, trigger_ids) in self._seen

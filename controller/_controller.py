@@ -23,6 +23,7 @@ and a cancelled cycle applies nothing, so the blackboard stays consistent.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import types
 import inspect
 import logging
@@ -38,7 +39,7 @@ from typing import Any
 import anyio
 import rule_engine
 
-from blackboard import Blackboard, Entry, Status, ValidationError, entry_facts
+from blackboard import Blackboard, Entry, StaleEntryError, Status, ValidationError, entry_facts
 
 ACTIVE = Status.ACTIVE.value
 from knowledge_sources import (
@@ -51,6 +52,8 @@ from knowledge_sources import (
     compile_rule,
 )
 
+from knowledge_sources._fastrule import fast_matcher
+
 from ._agenda import DONE, FAILED, OBVIATED, Activation, Agenda
 from ._conflict import ConflictStrategy, HighestConfidence, Resolution, strategy_named
 from ._errors import ConfigurationError, ContributionError
@@ -59,6 +62,7 @@ from ._result import RunResult, SourceStats
 log = logging.getLogger("controller")
 
 DURABILITY_MODES = ("cycle", "interval", "end")
+MAX_REQUEUES = 16
 _ENTRY_KINDS_ACTIVE = frozenset({"posted", "revised", "reinstated"})
 _Goal = str | Callable[[ReadView], Any] | None
 _RuleErrors = (rule_engine.EngineError, TypeError, ValueError, ArithmeticError)
@@ -196,28 +200,33 @@ class Controller:
         goal_hits: list[Entry] = []
         cycles = 0
         outcome, budget = "quiescent", None
-        if self.durability == "cycle":
+        # An in-memory blackboard has nothing to make durable: its DuckDB
+        # tables are written when first queried (or closed), not during runs.
+        durable = not bb.in_memory
+        if durable and self.durability == "cycle":
             bb.flush(state="running")
         self._match_new(goal_check, goal_hits)
+        heap = self.agenda._heap
+        timed = max_seconds is not None
         try:
             while True:
                 if goal_check is not None and self._goal_met(goal_check, goal_hits):
                     outcome = "goal"
                     break
-                if not self.agenda:
+                if not heap:
                     break
                 if cycles >= cycle_limit:
                     outcome, budget = "budget", "cycles"
                     break
-                if counts["activations"] >= activation_limit:
-                    outcome, budget = "budget", "activations"
-                    break
-                if clock() >= deadline:
-                    outcome, budget = "budget", "seconds"
-                    break
                 limit = self.concurrency
                 if activation_limit is not math.inf:
+                    if counts["activations"] >= activation_limit:
+                        outcome, budget = "budget", "activations"
+                        break
                     limit = int(min(limit, activation_limit - counts["activations"]))
+                if timed and clock() >= deadline:
+                    outcome, budget = "budget", "seconds"
+                    break
                 batch = self._select(limit, counts)
                 if not batch:
                     continue
@@ -230,9 +239,9 @@ class Controller:
                 self._apply(batch, counts)
                 bb.activations += len(batch)
                 self._match_new(goal_check, goal_hits)
-                if self.durability == "cycle" or (
+                if durable and (self.durability == "cycle" or (
                     self.durability == "interval" and clock() - last_flush >= self.flush_interval
-                ):
+                )):
                     bb.flush()
                     last_flush = clock()
         except BaseException:
@@ -260,27 +269,35 @@ class Controller:
         summary = result.to_dict()
         summary.pop("goal_entries")
         summary["goal_entries"] = [e.id for e in goal_entries]
-        bb.flush(state="cancelled" if outcome == "cancelled" else "finished", outcome=outcome, result=summary)
+        bb.mark(state="cancelled" if outcome == "cancelled" else "finished", outcome=outcome, result=summary)
+        if not bb.in_memory:
+            bb.flush()
         log.info("run %s: %s", bb.run_id, result)
         return result
 
     # -------------------------------------------------------------- select
     def _select(self, limit: int, counts: dict[str, int]) -> list[Activation]:
-        agenda, entries = self.agenda, self.blackboard._entries
+        """Pop the best ``limit`` activations whose triggers are unchanged.
+
+        A trigger is unchanged when the store still holds the very same
+        entry object (status changes replace it), so the check is one
+        identity test. The others are revalidated or obviated.
+        """
+        heap, entries, sources = self.agenda._heap, self.blackboard._entries, self._sources
+        pop = heapq.heappop
         batch: list[Activation] = []
-        while agenda and len(batch) < limit:
-            for activation in agenda.select(limit - len(batch)):
-                fresh = True
+        while heap and len(batch) < limit:
+            activation = pop(heap)[2]
+            fresh = activation.source.name in sources
+            if fresh:
                 for trigger in activation.triggers:
                     if entries.get(trigger.id) is not trigger:
                         fresh = False
                         break
-                if fresh and activation.source.name in self._sources:
-                    batch.append(activation)
-                elif self._revalidate(activation):
-                    batch.append(activation)
-                else:
-                    counts["obviated"] += 1
+            if fresh or self._revalidate(activation):
+                batch.append(activation)
+            else:
+                counts["obviated"] += 1
         return batch
 
     def _revalidate(self, activation: Activation) -> bool:
@@ -298,7 +315,7 @@ class Controller:
             while current.id in bb._revised_by:
                 current = bb.get(bb._revised_by[current.id])
             if current.status != trigger.status or (
-                source.rule is not None and not _rule_holds(source.rule, current)
+                not source.matches(current)
             ):
                 self._obviate(activation, "revalidation failed: the precondition no longer holds")
                 return False
@@ -334,7 +351,7 @@ class Controller:
             if source.needs_task:
                 waiting.append(activation)
                 continue
-            activation.attempts = 1
+            activation.attempts += 1
             started = clock()
             try:
                 out = source._fn(activation.triggers[0], view) if source.wants_view else source._fn(activation.triggers[0])
@@ -362,7 +379,7 @@ class Controller:
         attempt = 0
         while True:
             attempt += 1
-            activation.attempts = attempt
+            activation.attempts += 1
             try:
                 if source.timeout is not None:
                     with anyio.fail_after(source.timeout):
@@ -423,6 +440,11 @@ class Controller:
                     for entry in written:
                         if entry.key is not None:
                             touched.add((entry.context, entry.space, entry.key))
+                except StaleEntryError as exc:
+                    if self._requeue(activation, exc):
+                        continue
+                    activation.state = FAILED
+                    activation.error = _describe(exc)
                 except (ContributionError, ValidationError) as exc:
                     activation.state = FAILED
                     activation.error = _describe(exc)
@@ -435,9 +457,39 @@ class Controller:
                                 "triggers": [t.id for t in activation.triggers]})
                 log.warning("activation %s of %s failed: %s", activation.id, source.name,
                             (activation.error or "").splitlines()[0])
+                if source.fallback is not None:
+                    self._fall_back(activation)
             bb.record_activation(activation)
         for slot in sorted(touched):
             self._resolve(slot)
+
+    def _requeue(self, activation: Activation, exc: StaleEntryError) -> bool:
+        """Run an activation again when what it revised was revised by another one this cycle.
+
+        Actions of one cycle read the same state; the first revision of an
+        entry wins and the others are re-run on the new version (optimistic
+        concurrency), up to ``MAX_REQUEUES`` times.
+        """
+        activation.result = None
+        if activation.attempts > MAX_REQUEUES:
+            return False
+        self.agenda.requeue(activation)
+        self.blackboard.log("requeued", source=activation.source.name, activation=activation.id,
+                            details={"entry": exc.entry_id, "latest": exc.latest})
+        return True
+
+    def _fall_back(self, failed: Activation) -> None:
+        """Queue the failed activation's fallback source on the same triggers, ahead of the rest."""
+        fallback = self._sources.get(failed.source.fallback or "")
+        if fallback is None:
+            return
+        best = max((a.rating for a in self.agenda), default=failed.rating)
+        activation = Activation(self._next_activation, fallback, failed.triggers,
+                                max(best, failed.rating) + 1.0, self.blackboard.cycle)
+        if self.agenda.add(activation):
+            self._next_activation += 1
+            self.blackboard.log("fallback", source=fallback.name, activation=activation.id,
+                                details={"failed": failed.id, "failed_source": failed.source.name})
 
     def _ops(self, activation: Activation) -> list[tuple[Any, ...]]:
         out = activation.result
@@ -512,8 +564,9 @@ class Controller:
         entries = bb._entries
         buckets = self._index._buckets
         agenda = self.agenda
+        seen = agenda._seen
         rating = self._rating
-        goal_rule = goal if isinstance(goal, rule_engine.Rule) else None
+        goal_rule = goal if isinstance(goal, _GoalRule) else None
         cycle = bb.cycle
         end = len(events)
         i = self._cursor
@@ -532,17 +585,17 @@ class Controller:
             bucket = buckets.get((entry.space, kind))
             if bucket is not None:
                 for source in bucket.match(entry):
+                    key = (source.name, (eid,))
+                    if key in seen:
+                        continue
                     self._queue(source, entry, rating, cycle, agenda)
             if kind == "revised" and self._retriggers:
                 for source in self._retriggers.get(entry.revises, ()):  # type: ignore[arg-type]
-                    if source.name in self._sources and (source.rule is None or _rule_holds(source.rule, entry)):
+                    if source.name in self._sources and source.matches(entry):
                         self._queue(source, entry, rating, cycle, agenda)
             if goal_rule is not None and kind in _ENTRY_KINDS_ACTIVE:
-                try:
-                    if goal_rule.matches(entry):
-                        goal_hits.append(entry)
-                except _RuleErrors:
-                    pass
+                if goal_rule.matches(entry):
+                    goal_hits.append(entry)
         self._cursor = end
         bb.matched = end
 
@@ -556,7 +609,7 @@ class Controller:
                 self._retriggers.setdefault(entry.id, []).append(source)
 
     def _goal_met(self, goal: Any, goal_hits: list[Entry]) -> bool:
-        if isinstance(goal, rule_engine.Rule):
+        if isinstance(goal, _GoalRule):
             entries = self.blackboard._entries
             return any(entries[e.id].status == Status.ACTIVE for e in goal_hits)
         outcome = goal(self._view)
@@ -575,11 +628,14 @@ def _call_sync(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
     return out
 
 
-def _rule_holds(rule: rule_engine.Rule, entry: Entry) -> bool:
-    try:
-        return bool(rule.matches(entry))
-    except _RuleErrors:
-        return False
+class _GoalRule:
+    """A goal written as a rule: met when an active entry satisfies it."""
+
+    __slots__ = ("rule", "matches")
+
+    def __init__(self, expression: str) -> None:
+        self.rule = compile_rule("goal", expression)
+        self.matches = fast_matcher(self.rule)
 
 
 def _describe(exc: BaseException) -> str:
@@ -591,7 +647,7 @@ def _goal(goal: _Goal) -> Any:
     if goal is None:
         return None
     if isinstance(goal, str):
-        return compile_rule("goal", goal)
+        return _GoalRule(goal)
     if callable(goal):
         return goal
     raise ConfigurationError("goal", f"must be a rule expression or a callable, not {goal!r}")

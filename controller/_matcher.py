@@ -17,6 +17,7 @@ from typing import Any
 import rule_engine
 
 from knowledge_sources import KnowledgeSource
+from knowledge_sources._fastrule import fast_value
 from knowledge_sources._rules import _UNHASHABLE, discriminator, index_key
 
 _Errors = (rule_engine.EngineError, TypeError, ValueError, ArithmeticError)
@@ -29,8 +30,8 @@ class _Bucket:
 
     def __init__(self) -> None:
         self.scan: list[tuple[int, KnowledgeSource]] = []
-        # expression key -> (expression node, literal -> [(order, source)])
-        self.groups: dict[Any, tuple[Any, dict[Any, list[tuple[int, KnowledgeSource]]]]] = {}
+        # expression key -> (node, its fast form, literal -> [(order, source)])
+        self.groups: dict[Any, tuple[Any, Any, dict[Any, list[tuple[int, KnowledgeSource]]]]] = {}
 
     def add(self, order: int, source: KnowledgeSource) -> None:
         rule = source.rule
@@ -41,17 +42,22 @@ class _Bucket:
         node, key, literal = found
         group = self.groups.get(key)
         if group is None:
-            group = self.groups[key] = (node, {})
-        group[1].setdefault(literal, []).append((order, source))
+            group = self.groups[key] = (node, fast_value(node), {})
+        group[2].setdefault(literal, []).append((order, source))
 
     def match(self, entry: Any) -> list[KnowledgeSource]:
         hits: list[tuple[int, KnowledgeSource]] = []
         for order, source in self.scan:
-            if _matches(source, entry):
+            if source.matches(entry):
                 hits.append((order, source))
-        for node, by_literal in self.groups.values():
+        for node, fast, by_literal in self.groups.values():
             try:
-                value = index_key(node.evaluate(entry))
+                value = index_key(fast(entry)) if fast is not None else index_key(node.evaluate(entry))
+            except LookupError:
+                try:
+                    value = index_key(node.evaluate(entry))
+                except _Errors:
+                    continue
             except _Errors:
                 continue
             if value is _UNHASHABLE:
@@ -61,24 +67,11 @@ class _Bucket:
             else:
                 candidates = by_literal.get(value, ())
             for order, source in candidates:
-                if _matches(source, entry):
+                if source.matches(entry):
                     hits.append((order, source))
         if len(hits) > 1:
             hits.sort(key=lambda item: item[0])
         return [source for _, source in hits]
-
-
-def _matches(source: KnowledgeSource, entry: Any) -> bool:
-    rule = source.rule
-    if rule is None:
-        return True
-    try:
-        # statement.evaluate is Rule.matches without its per-call decimal
-        # context switch (about 1 us); rule-engine's default context is used.
-        return bool(rule.statement.evaluate(entry))
-    except _Errors:
-        rule.context._tls.reset()
-        return False
 
 
 class TriggerIndex:

@@ -169,14 +169,23 @@ _Decimal = decimal.Decimal
 
 
 def index_key(value: Any) -> Any:
-    """Normalise a value so that values rule-engine calls equal share a key."""
+    """Normalise a value so that values rule-engine calls equal share a key.
+
+    Numbers become ``int`` when integral (cheap to hash), else the
+    ``Decimal`` rule-engine would make of them; equal numbers of either
+    type hash alike in Python, so the keys only need to agree in value.
+    """
     tp = type(value)
-    if tp is int:
-        return _Decimal(value)
-    if tp is float:
-        return _Decimal(repr(value))
-    if tp is str or tp is _Decimal or value is None or tp is bool:
+    if tp is int or tp is str or value is None or tp is bool:
         return value
+    if tp is _Decimal:
+        if value.is_finite() and value == value.to_integral_value():
+            return int(value)
+        return value
+    if tp is float:
+        if value.is_integer():
+            return int(value)
+        return _Decimal(repr(value))
     return _UNHASHABLE
 
 

@@ -19,6 +19,7 @@ import rule_engine
 from blackboard import Space
 
 from ._errors import SourceDefinitionError
+from ._fastrule import fast_matcher
 from ._rules import compile_rule, symbol_types
 
 OnStale = Literal["obviate", "revalidate"]
@@ -134,9 +135,12 @@ class KnowledgeSource:
         self.wants_view = _arity(fn, name) >= 2
         # Parsed now, so a syntax error is reported at declaration; symbols
         # are checked again by check() once the spaces' fields are known.
-        self.rule: rule_engine.Rule | None = (
-            compile_rule(name, self.when) if self.when is not None else None
-        )
+        self.rule: rule_engine.Rule | None = None
+        self._use_rule(compile_rule(name, self.when) if self.when is not None else None)
+
+    def _use_rule(self, rule: rule_engine.Rule | None) -> None:
+        self.rule = rule
+        self.matches: Callable[[Any], bool] = _always if rule is None else fast_matcher(rule)
 
     def check(self, spaces: Mapping[str, Space]) -> None:
         """Check the precondition's symbols against the declared spaces' fields."""
@@ -155,7 +159,7 @@ class KnowledgeSource:
                 )
         symbols = symbol_types(spaces.get(s) for s in self.watches)
         if symbols is not None:
-            self.rule = compile_rule(self.name, self.when, symbols)
+            self._use_rule(compile_rule(self.name, self.when, symbols))
 
     def __call__(self, entry: Any, view: Any = None) -> Any:
         """Run the action directly (handy in tests and notebooks)."""
@@ -164,6 +168,10 @@ class KnowledgeSource:
     def __repr__(self) -> str:
         when = f" when {self.when!r}" if self.when else ""
         return f"<KnowledgeSource {self.name!r} watches {list(self.watches)}{when}>"
+
+
+def _always(entry: Any) -> bool:
+    return True
 
 
 def _arity(fn: Callable[..., Any], owner: str) -> int:
