@@ -34,6 +34,9 @@ from ._models import RunRow as RunRow
 from ._store import UNSET as UNSET
 from ._store import Blackboard as Blackboard
 from ._store import read_runs as read_runs
+from ._store import verify as verify
+from ._chain import BrokenLink as BrokenLink
+from ._chain import VerifyReport as VerifyReport
 
 __all__ = [
     "METADATA_FIELDS",
@@ -41,6 +44,7 @@ __all__ = [
     "ROOT_CONTEXT",
     "ActivationRow",
     "Blackboard",
+    "BrokenLink",
     "BlackboardError",
     "BlackboardFileError",
     "ClosedBlackboardError",
@@ -58,6 +62,8 @@ __all__ = [
     "Status",
     "UnknownSpaceError",
     "ValidationError",
+    "VerifyReport",
     "entry_facts",
     "read_runs",
+    "verify",
 ]

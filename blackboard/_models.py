@@ -52,6 +52,7 @@ class RunRow(_Base, table=True):
     cycles: int = Field(default=0, sa_column=Column(Integer))
     activations: int = Field(default=0, sa_column=Column(Integer))
     matched: int = Field(default=0, sa_column=Column(BigInteger))
+    head: str = Field(default="", sa_column=Column(String))
     created_at: datetime | None = Field(default=None)
     finished_at: datetime | None = Field(default=None)
 
@@ -86,6 +87,7 @@ class EventRow(_Base, table=True):
     source: str | None = Field(default=None, sa_column=Column(String))
     activation: int | None = Field(default=None, sa_column=Column(BigInteger))
     details: str | None = Field(default=None, sa_column=Column(Text))
+    hash: str = Field(default="", sa_column=Column(String))
 
 
 class ActivationRow(_Base, table=True):

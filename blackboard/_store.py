@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -45,8 +46,9 @@ from ._errors import (
     UnknownSpaceError,
     ValidationError,
 )
+from ._chain import VerifyReport, entry_digest, link, verify_connection
 from ._models import COLUMNS, FORMAT_NAME, FORMAT_VERSION, create_table_statements
-from ._values import check_confidence, check_key, check_source, check_supports, encode_value
+from ._values import check_confidence, check_key, check_source, check_supports, check_text, encode_value
 
 UNSET: Any = type("Unset", (), {"__repr__": lambda self: "UNSET", "__slots__": ()})()
 _UNSET = UNSET
@@ -84,6 +86,7 @@ _EVENT_SCHEMA = pa.schema(
         ("source", pa.string()),
         ("activation", pa.int64()),
         ("details", pa.string()),
+        ("hash", pa.string()),
     ]
 )
 _ACTIVATION_SCHEMA = pa.schema(
@@ -159,7 +162,10 @@ def _check_format(con: duckdb.DuckDBPyConnection, path: str) -> None:
             )
         _initialise(con)
         return
-    meta = dict(con.execute("SELECT name, value FROM bb_meta").fetchall())
+    try:
+        meta = dict(con.execute("SELECT name, value FROM bb_meta").fetchall())
+    except duckdb.Error as exc:
+        raise BlackboardFileError(path, f"cannot read its format marker, it may be corrupted ({str(exc).splitlines()[0]})") from None
     if meta.get("format") != FORMAT_NAME:
         raise NotABlackboardError(path, f"its bb_meta names format {meta.get('format')!r}")
     version = meta.get("version")
@@ -240,6 +246,8 @@ class Blackboard:
         self._flushed_activations: set[int] = set()
         self._flushed_counts = (0, 0, 0)
         self._pending_run: dict[str, Any] = {}
+        self._head = ""  # the newest link of this run's hash chain
+
         self._imported = 0
         self._import_ranges: list[tuple[int, int]] = []
         self._next_id = 1
@@ -263,27 +271,28 @@ class Blackboard:
         if isinstance(run, bool) or not isinstance(run, (int, str, type(None))):
             raise ValidationError("run", f"must be an id, a name or None, not {run!r}", run)
         if isinstance(run, int):
-            row = con.execute(
-                "SELECT id, name, config, state, cycles, activations, matched FROM bb_run WHERE id = ?",
+            row = _one(con.execute(
+                "SELECT id, name, config, state, cycles, activations, matched, head, problem FROM bb_run WHERE id = ?",
                 [run],
-            ).fetchone()
+            ))
             if row is None:
                 raise ValidationError("run", f"no run with id {run} in {self.path}", run)
         elif isinstance(run, str):
-            row = con.execute(
-                "SELECT id, name, config, state, cycles, activations, matched FROM bb_run "
+            row = _one(con.execute(
+                "SELECT id, name, config, state, cycles, activations, matched, head, problem FROM bb_run "
                 "WHERE name = ? ORDER BY id DESC LIMIT 1",
                 [run],
-            ).fetchone()
+            ))
         declared = [s if isinstance(s, Space) else Space(s) for s in (spaces or ())]
         if row is None:
             self._spaces = {s.name: s for s in declared}
-            (run_id,) = con.execute("SELECT nextval('bb_run_id')").fetchone()  # type: ignore[misc]
+            (run_id,) = _one(con.execute("SELECT nextval('bb_run_id')"))  # type: ignore[misc]
             self.run_id = int(run_id)
             self.run_name = run if isinstance(run, str) else f"run-{self.run_id}"
+            self.problem = json.loads(encode_value(problem))
             con.execute(
                 "INSERT INTO bb_run (id, name, problem, config, state, cycles, activations,"
-                " matched, created_at) VALUES (?, ?, ?, ?, 'open', 0, 0, 0, ?)",
+                " matched, head, created_at) VALUES (?, ?, ?, ?, 'open', 0, 0, 0, '', ?)",
                 [
                     self.run_id,
                     self.run_name,
@@ -299,6 +308,8 @@ class Blackboard:
             for s in declared:
                 self._spaces[s.name] = s
             self.cycles, self.activations, self.matched = int(row[4]), int(row[5]), int(row[6])
+            self._head = row[7] or ""
+            self.problem = json.loads(row[8]) if row[8] else None
             self._load_run()
         self._next_seq = len(self._events) + 1
         for view, table in (("entries", "bb_entry"), ("events", "bb_event"), ("activations", "bb_activation")):
@@ -330,9 +341,9 @@ class Blackboard:
         for e in self._entries.values():
             if e.revises is not None:
                 self._revised_by[e.revises] = e.id
-        (top,) = con.execute(
+        (top,) = _one(con.execute(
             "SELECT coalesce(max(id), 0) FROM bb_entry WHERE run = ?", [self.run_id]
-        ).fetchone()  # type: ignore[misc]
+        ))  # type: ignore[misc]
         self._next_id = int(top) + 1
         self.cycle = self.cycles
         self._flushed_counts = (self.cycles, self.activations, self.matched)
@@ -436,6 +447,7 @@ class Blackboard:
         details: Mapping[str, Any] | None = None,
     ) -> Entry:
         """Mark an entry superseded (it lost a conflict); used by controllers."""
+        self._live()
         old = self.get(entry)
         info: dict[str, Any] = {"reason": reason}
         if by is not None:
@@ -447,6 +459,7 @@ class Blackboard:
     def reinstate(self, entry: int | Entry, *, reason: str, source: str = "controller",
                   details: Mapping[str, Any] | None = None) -> Entry:
         """Make a superseded entry active again (new evidence made it win)."""
+        self._live()
         old = self.get(entry)
         if old.id in self._revised_by:
             raise ValidationError("entry", f"entry {old.id} was revised; reinstate its latest version instead", old.id)
@@ -549,8 +562,11 @@ class Blackboard:
     ) -> tuple[Entry, str]:
         if type(space) is not str or not space:
             raise ValidationError("space", f"must be a non-empty string, not {space!r}", space)
-        if self._spaces and space not in self._spaces:
-            raise UnknownSpaceError(space, frozenset(self._spaces))
+        if self._spaces:
+            if space not in self._spaces:
+                raise UnknownSpaceError(space, frozenset(self._spaces))
+        else:
+            check_text("space", space)
         tp = type(value)
         if tp is int:
             text = str(value)
@@ -560,11 +576,11 @@ class Blackboard:
                 value = dict(value)  # a copy: later changes to the original are not seen
             elif tp is not str:
                 value = json.loads(text)
-        if key is not None and type(key) is not str:
+        if key is not None and (type(key) is not str or not key.isascii()):
             check_key(key)
         if type(confidence) is not float or not 0.0 <= confidence <= 1.0:
             confidence = check_confidence(confidence)
-        if type(source) is not str or not source:
+        if type(source) is not str or not source or not source.isascii():
             check_source(source)
         if type(context) is not int:
             _bad_context(context)
@@ -629,15 +645,24 @@ class Blackboard:
     # ----------------------------------------------------------------- reads
     def get(self, entry: int | Entry) -> Entry:
         """The current state of an entry, by id (or by an older snapshot of it)."""
+        if self._con is None:
+            raise ClosedBlackboardError()
         eid = entry.id if isinstance(entry, Entry) else entry
         found = self._entries.get(eid)  # type: ignore[arg-type]
         if found is not None:
             return found
-        if self._imported and isinstance(eid, int) and not isinstance(eid, bool):
+        self._live()
+        if self._imported and isinstance(eid, int) and not isinstance(eid, bool) and self._is_imported(eid):
             rows = self._select_entries("id = ?", [eid])
             if rows:
+                # From now on this imported entry lives in the working set, so
+                # it can change status like any other (flushed as an UPDATE).
+                self._entries[eid] = rows[0]
                 return rows[0]
         raise EntryNotFoundError(eid)
+
+    def _is_imported(self, eid: int) -> bool:
+        return any(first <= eid <= last for first, last in self._import_ranges)
 
     def find(self, space: str, key: str | None = None, *, status: str | None = Status.ACTIVE,
              context: int = ROOT_CONTEXT) -> list[Entry]:
@@ -660,10 +685,8 @@ class Blackboard:
             if key is not None:
                 where += " AND key = ?"
                 params.append(key)
-            if status is not None:
-                where += " AND status = ?"
-                params.append(str(status))
-            found = self._select_entries(where, params) + found
+            imported = [self._entries.get(e.id, e) for e in self._select_entries(where, params)]
+            found = [e for e in imported if status is None or e.status == status] + found
         return found
 
     def entries(self, space: str | None = None, *, status: str | None = Status.ACTIVE) -> list[Entry]:
@@ -677,6 +700,7 @@ class Blackboard:
 
     def events(self, kind: str | None = None, *, entry: int | None = None) -> list[Event]:
         """The event log of this run, oldest first, optionally filtered."""
+        self._live()
         return [
             e for e in self._events
             if (kind is None or e.kind == kind) and (entry is None or e.entry == entry)
@@ -726,6 +750,14 @@ class Blackboard:
         except duckdb.Error as exc:
             raise QueryError(query, str(exc).splitlines()[0]) from None
 
+    def parse_sql(self, query: str) -> str:
+        """DuckDB's parse of ``query`` as JSON (``json_serialize_sql``); SELECTs only."""
+        try:
+            row = _one(self._live().execute("SELECT json_serialize_sql(?)", [query]))
+        except duckdb.Error as exc:
+            raise QueryError(query, str(exc).splitlines()[0]) from None
+        return str(row[0]) if row else '{"error": true}'
+
     def query(self, query: str, params: Sequence[Any] | Mapping[str, Any] | None = None) -> list[Entry]:
         """Run SQL that selects entry rows (``SELECT * FROM entries ...``); typed entries."""
         table = self.sql(query, params)
@@ -735,6 +767,7 @@ class Blackboard:
         return [_row_to_entry(r) for r in table.to_pylist()]
 
     def _select_entries(self, where: str, params: list[Any]) -> list[Entry]:
+        self.flush()
         rows = self._live().execute(
             f"SELECT * FROM bb_entry WHERE run = {self.run_id} AND {where} ORDER BY id", params
         ).fetchall()
@@ -819,9 +852,9 @@ class Blackboard:
             except duckdb.Error:
                 pass
             if _BAD_JSON in str(exc):
-                (bad,) = con.execute(
+                (bad,) = _one(con.execute(
                     f"SELECT count(*) FROM _bb_import WHERE value IS NULL OR NOT json_valid({value})"
-                ).fetchone()  # type: ignore[misc]
+                ))  # type: ignore[misc]
                 raise ValidationError("value", f"{bad} of {n} imported rows are not valid JSON; nothing was imported") from None
             raise ValidationError("table", f"cannot be imported, nothing was: {str(exc).splitlines()[0]}") from None
         self._next_id += n
@@ -831,6 +864,50 @@ class Blackboard:
         return n
 
     # ----------------------------------------------------------------- flush
+    def decided_activations(self) -> set[tuple[str, tuple[int, ...]]]:
+        """(source, trigger ids) of every activation that ran or was dropped in this run.
+
+        A new controller on a run with history skips these, and re-queues the
+        rest: how a run resumes without running an action twice.
+        """
+        keys: set[tuple[str, tuple[int, ...]]] = set()
+        rows = self._live().execute(
+            "SELECT source, triggers FROM bb_activation WHERE run = ? AND state <> 'pending'",
+            [self.run_id],
+        ).fetchall()
+        for source, triggers in rows:
+            keys.add((source, tuple(json.loads(triggers))))
+        for a in self._activation_rows.values():
+            key = (a.source.name, tuple(t.id for t in a.triggers))
+            if a.state != "pending":
+                keys.add(key)
+            else:
+                keys.discard(key)
+        return keys
+
+    def activation(self, activation_id: int) -> dict[str, Any] | None:
+        """The record of one activation of this run (source, triggers, state...), or None."""
+        pending = self._activation_rows.get(activation_id)
+        if pending is not None:
+            table = _activation_table(self.run_id, [pending])
+        else:
+            table = self._live().sql(
+                f"SELECT * FROM bb_activation WHERE run = {self.run_id} AND id = {int(activation_id)}"
+            ).to_arrow_table()
+        rows = table.to_pylist()
+        if not rows:
+            return None
+        row = rows[0]
+        row["triggers"] = json.loads(row["triggers"])
+        row["produced"] = json.loads(row["produced"]) if row["produced"] else []
+        return row
+
+    def last_activation_id(self) -> int:
+        """The largest activation id recorded in this run (0 if none)."""
+        (top,) = _one(self._live().execute(
+            "SELECT coalesce(max(id), 0) FROM bb_activation WHERE run = ?", [self.run_id]))
+        return max([int(top), *self._activation_rows])
+
     def record_activation(self, activation: Any) -> None:
         """Queue an activation for the next flush (latest state wins).
 
@@ -860,9 +937,19 @@ class Blackboard:
 
     def flush(self, *, state: str | None = None, outcome: str | None = None,
               result: Any = _UNSET) -> None:
-        """Write pending entries, status changes, events and activations in one transaction."""
-        con = self._live()
+        """Write pending entries, status changes, events and activations in one transaction.
+
+        If the write fails, nothing of it is committed, the rows stay pending
+        in memory (so nothing is lost) and a :class:`BlackboardFileError` says why.
+        """
+        self._live()
         self.mark(state=state, outcome=outcome, result=result)
+        batch = self._take()
+        if batch is not None:
+            self._write(batch, self._live())
+
+    def _take(self) -> _Batch | None:
+        """Everything pending, as Arrow tables; the pending buffers start afresh."""
         new_ids, dirty = self._new_ids, self._dirty
         events = self._events[self._flushed_events:]
         acts = list(self._activation_rows.values())
@@ -871,69 +958,109 @@ class Blackboard:
         if counts != self._flushed_counts:
             run_updates.update(zip(("cycles", "activations", "matched"), counts))
         if not (new_ids or dirty or events or acts or run_updates):
-            return
+            return None
+        ids = sorted(dirty)
+        entry_table, digests = self._entry_table(new_ids) if new_ids else (None, {})
+        event_table, head = _event_table(events, self._head, digests) if events else (None, self._head)
+        if head != self._head:
+            run_updates["head"] = head
+        batch = _Batch(
+            entries=entry_table,
+            statuses=pa.table({
+                "id": pa.array(ids, pa.int64()),
+                "status": pa.array([self._entries[i].status for i in ids], pa.string()),
+            }) if ids else None,
+            events=event_table,
+            activations=_activation_table(self.run_id, acts) if acts else None,
+            rewritten=[a.id for a in acts if a.id in self._flushed_activations],
+            run_updates=run_updates,
+            new_ids=new_ids, dirty=dirty, event_start=self._flushed_events,
+            activation_objects=acts, texts={i: self._json.pop(i) for i in new_ids},
+            counts=(self._flushed_counts, counts), pending_run=self._pending_run,
+            head=self._head,
+        )
+        self._head = head
+        self._new_ids = []
+        self._dirty = set()
+        self._flushed_events += len(events)
+        # only a pending activation can be written again (when it finishes)
+        self._flushed_activations.update(a.id for a in acts if a.state == "pending")
+        self._activation_rows = {}
+        self._flushed_counts = counts
+        self._pending_run = {}
+        return batch
+
+    def _restore(self, batch: _Batch) -> None:
+        """Make a batch that could not be written pending again."""
+        self._new_ids = batch.new_ids + self._new_ids
+        self._dirty |= batch.dirty
+        self._flushed_events = min(self._flushed_events, batch.event_start)
+        for activation in batch.activation_objects:
+            self._activation_rows.setdefault(activation.id, activation)
+        self._json.update(batch.texts)
+        self._flushed_counts = batch.counts[0]
+        self._pending_run = {**batch.pending_run, **self._pending_run}
+        self._head = batch.head
+
+    def _write(self, batch: _Batch, con: duckdb.DuckDBPyConnection) -> None:
+        """One transaction: insert and update every table of the batch."""
         run = self.run_id
         try:
             con.begin()
             # DuckDB reads each local _bb_rows table by a replacement scan,
             # about 1 ms cheaper per table than register().
-            if new_ids:
-                _bb_rows = self._entry_table(new_ids)
+            if batch.entries is not None:
+                _bb_rows = batch.entries
                 con.execute("INSERT INTO bb_entry SELECT * FROM _bb_rows")
-            if dirty:
-                ids = sorted(dirty)
-                _bb_rows = pa.table({
-                    "id": pa.array(ids, pa.int64()),
-                    "status": pa.array([self._entries[i].status for i in ids], pa.string()),
-                })
+            if batch.statuses is not None:
+                _bb_rows = batch.statuses
                 con.execute(
                     "UPDATE bb_entry SET status = u.status FROM _bb_rows u "
                     f"WHERE bb_entry.run = {run} AND bb_entry.id = u.id"
                 )
-            if events:
-                _bb_rows = _event_table(events)
+            if batch.events is not None:
+                _bb_rows = batch.events
                 con.execute("INSERT INTO bb_event SELECT * FROM _bb_rows")
-            if acts:
-                again = [a.id for a in acts if a.id in self._flushed_activations]
-                if again:
+            if batch.activations is not None:
+                if batch.rewritten:
                     con.execute(
-                        f"DELETE FROM bb_activation WHERE run = {run} AND id IN ({','.join(map(str, again))})"
+                        f"DELETE FROM bb_activation WHERE run = {run} AND id IN ({','.join(map(str, batch.rewritten))})"
                     )
-                _bb_rows = _activation_table(run, acts)
+                _bb_rows = batch.activations
                 con.execute("INSERT INTO bb_activation SELECT * FROM _bb_rows")
-            if run_updates:
-                sets = ", ".join(f"{column} = ?" for column in run_updates)
-                con.execute(f"UPDATE bb_run SET {sets} WHERE id = {run}", list(run_updates.values()))
+            if batch.run_updates:
+                sets = ", ".join(f"{column} = ?" for column in batch.run_updates)
+                con.execute(f"UPDATE bb_run SET {sets} WHERE id = {run}", list(batch.run_updates.values()))
             con.commit()
         except duckdb.Error as exc:
             try:
                 con.rollback()
             except duckdb.Error:
                 pass
+            self._restore(batch)
             raise BlackboardFileError(self.path, f"writing to the database failed: {exc}") from None
-        for i in new_ids:
-            del self._json[i]
-        self._new_ids = []
-        self._dirty = set()
-        self._flushed_events += len(events)
-        self._flushed_activations.update(a.id for a in acts)
-        self._activation_rows = {}
-        self._flushed_counts = counts
-        self._pending_run = {}
 
-    def _entry_table(self, new_ids: list[int]) -> pa.Table:
+    def _entry_table(self, new_ids: list[int]) -> tuple[pa.Table, dict[int, str]]:
+        """The new entries as Arrow columns, and each one's digest for the hash chain."""
         entries = self._entries
         (ids, space, key, _, confidence, status, source, cycle, context, supports, revises, run) = zip(
             *[entries[i] for i in new_ids]
         )
         js = self._json
+        texts = [js[i] for i in new_ids]
+        support_texts = [f"[{s[0]}]" if len(s) == 1 else _id_list(s) for s in supports]
+        digests = {
+            i: entry_digest(sp, k, t, c, so, cy, co, st, r)
+            for i, sp, k, t, c, so, cy, co, st, r in zip(
+                ids, space, key, texts, confidence, source, cycle, context, support_texts, revises)
+        }
         return pa.Table.from_arrays([
             pa.array(run, pa.int32()), pa.array(ids, pa.int64()), pa.array(space, pa.string()),
-            pa.array(key, pa.string()), pa.array([js[i] for i in new_ids], pa.string()),
+            pa.array(key, pa.string()), pa.array(texts, pa.string()),
             pa.array(confidence, pa.float64()), pa.array(status, pa.string()),
             pa.array(source, pa.string()), pa.array(cycle, pa.int32()), pa.array(context, pa.int32()),
-            pa.array([_id_list(s) for s in supports], pa.string()), pa.array(revises, pa.int64()),
-        ], schema=_ENTRY_SCHEMA)
+            pa.array(support_texts, pa.string()), pa.array(revises, pa.int64()),
+        ], schema=_ENTRY_SCHEMA), digests
 
     def close(self) -> None:
         """Flush and close. Closing twice is harmless."""
@@ -1063,18 +1190,52 @@ def _import_table(table: Any, spaces: Mapping[str, Space]) -> pa.Table:
     return table
 
 
+@dataclass
+class _Batch:
+    """Rows taken from the working set for one write, and how to put them back."""
+
+    entries: pa.Table | None
+    statuses: pa.Table | None
+    events: pa.Table | None
+    activations: pa.Table | None
+    rewritten: list[int]
+    run_updates: dict[str, Any]
+    new_ids: list[int]
+    dirty: set[int]
+    event_start: int
+    activation_objects: list[Any]
+    texts: dict[int, str]
+    counts: tuple[tuple[int, int, int], tuple[int, int, int]]
+    pending_run: dict[str, Any]
+    head: str
+
+
+def _one(cursor: duckdb.DuckDBPyConnection) -> Any:
+    """The first row of a result, reading it to the end: DuckDB refuses a new
+    statement while a result is unfinished."""
+    rows = cursor.fetchall()
+    return rows[0] if rows else None
+
+
 def _bad_context(context: Any) -> int:
     raise ValidationError("context", f"must be a context id (int), not {context!r}", context)
 
 
-def _event_table(events: list[Event]) -> pa.Table:
+def _event_table(events: list[Event], previous: str, digests: Mapping[int, str]) -> tuple[pa.Table, str]:
+    """The events as Arrow columns, each with its link in the hash chain; and the new head."""
     seq, run, cycle, kind, entry, source, activation, details = zip(*events)
+    texts = [json.dumps(d, default=str) if d else None for d in details]
+    hashes = []
+    for i, event in enumerate(events):
+        digest = digests.get(event.entry, "") if event.kind in ("posted", "revised") else ""  # type: ignore[arg-type]
+        previous = link(previous, event.run, event.seq, event.cycle, event.kind, event.entry,
+                        event.source, event.activation, texts[i], digest)
+        hashes.append(previous)
     return pa.Table.from_arrays([
         pa.array(run, pa.int32()), pa.array(seq, pa.int64()), pa.array(cycle, pa.int32()),
         pa.array(kind, pa.string()), pa.array(entry, pa.int64()), pa.array(source, pa.string()),
-        pa.array(activation, pa.int64()),
-        pa.array([json.dumps(d, default=str) if d else None for d in details], pa.string()),
-    ], schema=_EVENT_SCHEMA)
+        pa.array(activation, pa.int64()), pa.array(texts, pa.string()), pa.array(hashes, pa.string()),
+    ], schema=_EVENT_SCHEMA), previous
 
 
 def _activation_table(run: int, acts: list[Any]) -> pa.Table:
@@ -1084,7 +1245,7 @@ def _activation_table(run: int, acts: list[Any]) -> pa.Table:
         pa.array([run] * n, pa.int32()),
         pa.array([a.id for a in acts], pa.int64()),
         pa.array([a.source.name for a in acts], pa.string()),
-        pa.array([_trigger_list(a.triggers) for a in acts], pa.string()),
+        pa.array([f"[{t[0].id}]" if len(t := a.triggers) == 1 else _trigger_list(t) for a in acts], pa.string()),
         pa.array([a.rating for a in acts], pa.float64()),
         pa.array([a.state for a in acts], pa.string()),
         pa.array([a.attempts for a in acts], pa.int32()),
@@ -1092,13 +1253,12 @@ def _activation_table(run: int, acts: list[Any]) -> pa.Table:
         pa.array([a.queued_cycle for a in acts], pa.int32()),
         pa.array([a.cycle for a in acts], pa.int32()),
         pa.array([a.seconds for a in acts], pa.float64()),
-        pa.array([_id_list(a.produced) if a.produced else None for a in acts], pa.string()),
+        pa.array([None if not (p := a.produced) else f"[{p[0]}]" if len(p) == 1 else _id_list(p)
+                  for a in acts], pa.string()),
     ], schema=_ACTIVATION_SCHEMA)
 
 
 def _trigger_list(triggers: tuple[Any, ...]) -> str:
-    if len(triggers) == 1:
-        return f"[{triggers[0].id}]"
     return "[" + ",".join(str(t.id) for t in triggers) + "]"
 
 
@@ -1126,8 +1286,25 @@ def read_runs(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
             "SELECT r.id, r.name, r.state, r.outcome, r.cycles, r.activations, "
             "(SELECT count(*) FROM bb_entry e WHERE e.run = r.id) AS entries, "
             "(SELECT count(*) FROM bb_event v WHERE v.run = r.id) AS events, "
-            "r.created_at, r.finished_at FROM bb_run r ORDER BY r.id"
+            "r.created_at, r.finished_at, r.problem FROM bb_run r ORDER BY r.id"
         )
-        return rel.to_arrow_table().to_pylist()
+        runs = rel.to_arrow_table().to_pylist()
+    finally:
+        con.close()
+    for r in runs:
+        r["problem"] = json.loads(r["problem"]) if r["problem"] else None
+    return runs
+
+
+def verify(path: str | os.PathLike[str]) -> VerifyReport:
+    """Check the hash chains of every run in a blackboard file (see ``_chain``)."""
+    target = os.fspath(path)
+    if not Path(target).is_file():
+        raise BlackboardFileError(target, "no such file")
+    con = _connect(target)
+    try:
+        return verify_connection(con, target)
+    except duckdb.Error as exc:
+        raise BlackboardFileError(target, f"cannot read it to verify ({str(exc).splitlines()[0]})") from None
     finally:
         con.close()

@@ -28,6 +28,11 @@ def encode_value(value: Any, max_bytes: int = MAX_VALUE_BYTES) -> str:
         raise ValidationError("value", f"not JSON-serialisable: {exc}", value) from None
     except RecursionError:
         raise ValidationError("value", "nested too deeply to store as JSON") from None
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValidationError("value", f"a string in it is not valid Unicode ({exc.reason})", value) from None
     if len(text) > max_bytes:
         raise ValidationError(
             "value", f"{len(text)} bytes of JSON, more than the limit of {max_bytes}"
@@ -50,15 +55,27 @@ def check_confidence(confidence: Any) -> float:
     return c
 
 
+def check_text(field: str, text: str) -> str:
+    """``text`` if it can be stored (UTF-8); lone surrogates cannot."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValidationError(field, f"not valid Unicode ({exc.reason})", text) from None
+    return text
+
+
 def check_key(key: Any) -> str | None:
-    if key is None or type(key) is str:
+    if key is None:
         return key
+    if type(key) is str:
+        return check_text("key", key)
     raise ValidationError("key", f"must be a string or None, not {key!r}", key)
 
 
 def check_source(source: Any) -> str:
     if type(source) is str and source:
-        return source
+        return check_text("source", source)
     raise ValidationError("source", f"must be a non-empty string, not {source!r}", source)
 
 

@@ -25,11 +25,17 @@ from ._controller import Controller as Controller
 from ._errors import ConfigurationError as ConfigurationError
 from ._errors import ContributionError as ContributionError
 from ._errors import ControllerError as ControllerError
+from ._explain import Explanation as Explanation
+from ._explain import explain as explain
+from ._policy import Policy as Policy
 from ._result import RunResult as RunResult
+from ._resume import NothingToResumeError as NothingToResumeError
+from ._resume import resume as resume
 from ._result import SourceStats as SourceStats
 
 __all__ = [
     "DURABILITY_MODES",
+    "Explanation",
     "Activation",
     "Agenda",
     "ConfigurationError",
@@ -38,10 +44,14 @@ __all__ = [
     "Controller",
     "ControllerError",
     "HighestConfidence",
+    "NothingToResumeError",
     "NoisyOr",
+    "Policy",
     "Resolution",
     "RunResult",
     "SourceStats",
     "UserRule",
     "WeightedVote",
+    "explain",
+    "resume",
 ]

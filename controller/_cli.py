@@ -3,13 +3,15 @@
 ::
 
     blackboard solve sudoku PUZZLE [--db PATH] [--json]
+    blackboard resume PATH [--run ID] [--json]
     blackboard show PATH [--run ID] [--json]
-    blackboard export PATH DIRECTORY [--run ID]
+    blackboard verify PATH [--json]
+    blackboard export PATH DIRECTORY --run ID
 
-Exit status: 0 on success (a puzzle solved, a file shown), 1 when the
-problem has no solution or could not be finished, 2 on bad input (a
-malformed puzzle, a file that is not a blackboard), with the error on
-stderr.
+Exit status: 0 on success (a puzzle solved, a file shown, a log intact), 1
+when the problem has no solution or could not be finished, or the log is
+broken, 2 on bad input (a malformed puzzle, a file that is not a
+blackboard), with the error on stderr.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from blackboard import Blackboard, BlackboardError, read_runs
+from blackboard import Blackboard, BlackboardError, read_runs, verify
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,6 +44,15 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--run", type=int, default=None, help="show one run's entries by space")
     show.add_argument("--json", action="store_true")
 
+    again = commands.add_parser("resume", help="finish an interrupted run from its file")
+    again.add_argument("path")
+    again.add_argument("--run", type=int, default=None, help="which run (default: the newest unfinished one)")
+    again.add_argument("--json", action="store_true", help="print one JSON object, as the command that started it")
+
+    check = commands.add_parser("verify", help="check the tamper-evident event log of a file")
+    check.add_argument("path")
+    check.add_argument("--json", action="store_true")
+
     export = commands.add_parser("export", help="export a run to Parquet files")
     export.add_argument("path")
     export.add_argument("directory")
@@ -56,6 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _solve_sudoku(args)
         if args.command == "show":
             return _show(args)
+        if args.command == "verify":
+            return _verify(args)
+        if args.command == "resume":
+            return _resume(args)
         return _export(args)
     except BlackboardError as exc:
         print(f"blackboard: error: {exc}", file=sys.stderr)
@@ -65,8 +80,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _solve_sudoku(args: argparse.Namespace) -> int:
     from knowledge_sources import sudoku
 
-    result = sudoku.solve(args.puzzle, path=args.db)
-    if args.json:
+    return _print_sudoku(sudoku.solve(args.puzzle, path=args.db), args.json)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from ._resume import resume
+
+    result = resume(args.path, args.run)
+    return _print_sudoku(result, args.json)
+
+
+def _print_sudoku(result: Any, as_json: bool) -> int:
+    from knowledge_sources import sudoku
+
+    if as_json:
         print(json.dumps({
             "puzzle": result.puzzle,
             "status": result.status,
@@ -112,6 +139,19 @@ def _show(args: argparse.Namespace) -> int:
     for r in rows:
         print(f"  {r['space']:<16} {r['status']:<11} {r['n']:>7}  mean confidence {r['mean_confidence']}")
     return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    report = verify(args.path)
+    if args.json:
+        print(json.dumps(report.to_dict()))
+    elif report.ok:
+        print(f"{args.path}: ok, {report.runs} run(s), {report.events} events, every hash chain intact")
+    else:
+        print(f"{args.path}: BROKEN at {report.broken[0]}")
+        for link in report.broken[1:]:
+            print(f"  also {link}")
+    return 0 if report.ok else 1
 
 
 def _export(args: argparse.Namespace) -> int:

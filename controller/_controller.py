@@ -39,7 +39,7 @@ from typing import Any
 import anyio
 import rule_engine
 
-from blackboard import Blackboard, Entry, StaleEntryError, Status, ValidationError, entry_facts
+from blackboard import UNSET, Blackboard, Entry, StaleEntryError, Status, ValidationError, entry_facts
 
 ACTIVE = Status.ACTIVE.value
 from knowledge_sources import (
@@ -55,6 +55,8 @@ from knowledge_sources import (
 from knowledge_sources._fastrule import fast_matcher
 
 from ._agenda import DONE, FAILED, OBVIATED, Activation, Agenda
+from ._breaker import CircuitBreaker
+from ._policy import Policy, contribution_facts
 from ._conflict import ConflictStrategy, HighestConfidence, Resolution, strategy_named
 from ._errors import ConfigurationError, ContributionError
 from ._result import RunResult, SourceStats
@@ -85,8 +87,11 @@ class Controller:
         trigger's facts plus ``priority``, or ``fn(source, triggers) -> float``.
         Default: ``priority + confidence``.
     durability: when the working set is written to the file: ``"cycle"``,
-        ``"interval"`` (every ``flush_interval`` seconds, the default) or ``"end"``.
+        ``"interval"`` (every ``flush_interval`` seconds, the default) or
+        ``"end"``. An in-memory blackboard is written when first queried.
+    policies: :class:`Policy` rules every contribution must satisfy.
     seed: seeds the jitter of retry back-off, for reproducible runs.
+    clock: the clock of circuit-breaker cool-downs (``time.monotonic``).
     """
 
     def __init__(
@@ -99,7 +104,9 @@ class Controller:
         rating: str | Callable[[KnowledgeSource, tuple[Entry, ...]], float] | None = None,
         durability: str = "interval",
         flush_interval: float = 1.0,
+        policies: Iterable[Policy] = (),
         seed: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not isinstance(blackboard, Blackboard):
             raise ConfigurationError("blackboard", f"expected a Blackboard, got {type(blackboard).__name__}")
@@ -116,12 +123,19 @@ class Controller:
         self._strategies, self._default_strategy = _strategies(conflict)
         self._rating = _rating(rating)
         self._random = random.Random(seed)
+        self.policies = list(policies)
+        for policy in self.policies:
+            if not isinstance(policy, Policy):
+                raise ConfigurationError("policies", f"{policy!r} is not a Policy")
+        self._clock = clock
+        self._breakers: dict[str, CircuitBreaker] = {}
         self._sources: dict[str, KnowledgeSource] = {}
         self._index: Any = None
         self.agenda = Agenda()
         self._view = ReadView(blackboard)
-        self._cursor = blackboard.matched
-        self._next_activation = max(blackboard._flushed_activations, default=0) + 1
+        self._cursor = 0
+        self._next_activation = 1
+        self._caught_up = False
         self._retriggers: dict[int, list[KnowledgeSource]] = {}
         self.stats: dict[str, SourceStats] = {}
         self.register(*sources)
@@ -149,6 +163,9 @@ class Controller:
                 raise ConfigurationError("sources", f"{source.name!r} names fallback {source.fallback!r}, which is not registered")
         self._sources = staged
         self._index = TriggerIndex(staged.values())
+        for source in staged.values():
+            if source.breaker_threshold is not None and source.name not in self._breakers:
+                self._breakers[source.name] = CircuitBreaker(source.breaker_threshold, source.breaker_cooldown, self._clock)
         for name in staged:
             self.stats.setdefault(name, SourceStats())
 
@@ -205,6 +222,8 @@ class Controller:
         durable = not bb.in_memory
         if durable and self.durability == "cycle":
             bb.flush(state="running")
+        if not self._caught_up:
+            self._catch_up()
         self._match_new(goal_check, goal_hits)
         heap = self.agenda._heap
         timed = max_seconds is not None
@@ -251,6 +270,28 @@ class Controller:
             raise
         return self._finish(outcome, budget, goal_hits, counts, cycles, started, action_seconds[0])
 
+    def _catch_up(self) -> None:
+        """Take over a run with history: what ran stays done, the rest is queued again.
+
+        The whole event log is matched again, but activations the run already
+        decided (ran, failed or obviated, as recorded with their effects in
+        the same commit) are skipped. This is how a run killed mid-cycle
+        resumes from its last commit without running an action twice, and
+        how a notebook can make a new controller for a blackboard.
+        """
+        bb = self.blackboard
+        self._caught_up = True
+        if not bb.events():
+            return
+        decided = bb.decided_activations()
+        self.agenda._seen.update(decided)
+        self._next_activation = max(self._next_activation, bb.last_activation_id() + 1)
+        for name, triggers in decided:
+            source = self._sources.get(name)
+            if source is not None and source.retrigger_on_revision:
+                for trigger in triggers:
+                    self._retriggers.setdefault(trigger, []).append(source)
+
     def _finish(self, outcome: str, budget: str | None, goal_hits: list[Entry], counts: dict[str, int],
                 cycles: int, started: float, action_seconds: float) -> RunResult:
         bb = self.blackboard
@@ -284,6 +325,7 @@ class Controller:
         identity test. The others are revalidated or obviated.
         """
         heap, entries, sources = self.agenda._heap, self.blackboard._entries, self._sources
+        breakers = self._breakers
         pop = heapq.heappop
         batch: list[Activation] = []
         while heap and len(batch) < limit:
@@ -294,11 +336,23 @@ class Controller:
                     if entries.get(trigger.id) is not trigger:
                         fresh = False
                         break
-            if fresh or self._revalidate(activation):
-                batch.append(activation)
-            else:
+            if not (fresh or self._revalidate(activation)):
                 counts["obviated"] += 1
+            elif breakers and activation.source.name in breakers and not breakers[activation.source.name].allows():
+                self._skip_open_circuit(activation)
+                counts["obviated"] += 1
+            else:
+                batch.append(activation)
         return batch
+
+    def _skip_open_circuit(self, activation: Activation) -> None:
+        activation.state = OBVIATED
+        self.stats[activation.source.name].obviated += 1
+        self.blackboard.log("circuit_open", source=activation.source.name, activation=activation.id,
+                            details={"triggers": [t.id for t in activation.triggers]})
+        self.blackboard.record_activation(activation)
+        if activation.source.fallback is not None:
+            self._fall_back(activation)
 
     def _revalidate(self, activation: Activation) -> bool:
         bb = self.blackboard
@@ -449,6 +503,12 @@ class Controller:
                     activation.state = FAILED
                     activation.error = _describe(exc)
             activation.result = None
+            breaker = self._breakers.get(source.name) if self._breakers else None
+            if breaker is not None:
+                change = breaker.record(activation.state != FAILED)
+                if change is not None:
+                    bb.log("circuit", source=source.name, activation=activation.id,
+                           details={"state": change, "failures": breaker.failures})
             if activation.state == FAILED:
                 counts["failed"] += 1
                 stats.failed += 1
@@ -521,8 +581,32 @@ class Controller:
             if space is not None and space not in writes:
                 self._deny(activation, "writes", f"{source.name!r} may write {list(writes)}, not {space!r}", item)
                 continue
+            if self.policies:
+                denial = self._check_policies(item, space, activation)
+                if denial is not None:
+                    self._deny(activation, denial[0], denial[1], item)
+                    continue
             ops.append(op)
         return ops
+
+    def _check_policies(self, item: Any, space: str | None, activation: Activation) -> tuple[str, str] | None:
+        bb = self.blackboard
+        if type(item) is Post:
+            kind, key, value, confidence = "post", item.key, item.value, item.confidence
+            supports = len(item.supports) if item.supports is not None else len(activation.triggers)
+        else:
+            target = bb.get(item.entry) if item.entry in bb else None
+            kind = "revise" if type(item) is Revise else "retract"
+            key = target.key if target is not None else None
+            value = target.value if target is None or type(item) is Retract or item.value is UNSET else item.value
+            confidence = (target.confidence if target is not None else None) if type(item) is Retract or item.confidence is UNSET else item.confidence
+            supports = len(target.supports) if target is not None else 0
+        facts = contribution_facts(kind, space or "", key, value, confidence, supports, activation.source)
+        for policy in self.policies:
+            reason = policy.check(facts)
+            if reason is not None:
+                return policy.name, reason
+        return None
 
     def _deny(self, activation: Activation, policy: str, reason: str, item: Any) -> None:
         self.stats[activation.source.name].denied += 1

@@ -64,6 +64,8 @@ class KnowledgeSource:
     timeout, retries, retry_on, backoff, fallback: failure handling
         (seconds; attempts after the first; exception types; base delay;
         the name of a source that takes over when retries are exhausted).
+    breaker_threshold, breaker_cooldown: after this many failures in a row
+        the source is not activated for this many seconds (circuit breaker).
     reliability: weight of this source's claims in weighted-vote conflicts.
     tags: free labels that policies can test (``"reviewed" in tags``).
     """
@@ -81,6 +83,8 @@ class KnowledgeSource:
     retry_on: tuple[type[BaseException], ...] = (Exception,)
     backoff: float = 0.05
     fallback: str | None = None
+    breaker_threshold: int | None = None
+    breaker_cooldown: float = 30.0
     reliability: float = 1.0
     tags: tuple[str, ...] = ()
     description: str = ""
@@ -93,7 +97,7 @@ class KnowledgeSource:
                     options.get("name") or cls.__name__, f"unknown option {option!r}"
                 )
             setattr(self, option, value)
-        if not self.name:
+        if "name" not in options and not self.name:
             self.name = cls.__name__
         self._fn: Callable[..., Any] = self._bound_action()
         self._setup()
@@ -124,6 +128,12 @@ class KnowledgeSource:
                 raise SourceDefinitionError(name, f"{field} must be a number, not {value!r}")
         if self.timeout is not None and (isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float)) or self.timeout <= 0):
             raise SourceDefinitionError(name, f"timeout must be a positive number of seconds, not {self.timeout!r}")
+        threshold = self.breaker_threshold
+        if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1):
+            raise SourceDefinitionError(name, f"breaker_threshold must be a positive int or None, not {threshold!r}")
+        cooldown = self.breaker_cooldown
+        if isinstance(cooldown, bool) or not isinstance(cooldown, (int, float)) or cooldown < 0:
+            raise SourceDefinitionError(name, f"breaker_cooldown must be a non-negative number of seconds, not {cooldown!r}")
         if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0:
             raise SourceDefinitionError(name, f"retries must be a non-negative int, not {self.retries!r}")
         if isinstance(self.retry_on, type):
@@ -143,9 +153,7 @@ class KnowledgeSource:
         self.matches: Callable[[Any], bool] = _always if rule is None else fast_matcher(rule)
 
     def check(self, spaces: Mapping[str, Space]) -> None:
-        """Check the precondition's symbols against the declared spaces' fields."""
-        if self.when is None:
-            return
+        """Check the declared spaces it watches and writes, and its precondition's symbols."""
         if spaces:
             missing = [s for s in self.watches if s not in spaces]
             if missing:
@@ -157,6 +165,8 @@ class KnowledgeSource:
                 raise SourceDefinitionError(
                     self.name, f"writes undeclared space(s) {not_writable}; declared: {sorted(spaces)}"
                 )
+        if self.when is None:
+            return
         symbols = symbol_types(spaces.get(s) for s in self.watches)
         if symbols is not None:
             self._use_rule(compile_rule(self.name, self.when, symbols))
@@ -190,7 +200,8 @@ def _arity(fn: Callable[..., Any], owner: str) -> int:
 class _FunctionSource(KnowledgeSource):
     def __init__(self, fn: Callable[..., Any], **options: Any) -> None:
         self._function = fn
-        options.setdefault("name", getattr(fn, "__name__", ""))
+        if "name" not in options:
+            options["name"] = getattr(fn, "__name__", "")
         options.setdefault("description", (inspect.getdoc(fn) or "").strip())
         super().__init__(**options)
 

@@ -62,6 +62,7 @@ __all__ = [
     "format_grid",
     "load",
     "parse",
+    "resume",
     "solve",
     "sources",
     "spaces",
@@ -522,39 +523,87 @@ def solve(puzzle: str | Sequence[int], path: Any = None, **controller_options: A
             ":memory:" if path in (None, ":memory:") else str(path),
             (_describe_conflict(cells, conflict),),
         )
-    bb = Blackboard(path, spaces=spaces(), problem={"sudoku": text})
+    bb = Blackboard(path, spaces=spaces(), problem={"domain": "sudoku", "puzzle": text})
     try:
         load(bb, cells)
         controller = Controller(bb, sources(), **controller_options)
         run = controller.run(goal=_any_contradiction, **run_options)
-        decided = [0] * 81
-        clash = False
-        for e in bb.find("digit"):
-            i = _INDEX[e.key]
-            if decided[i] and decided[i] != e.value["digit"]:
-                clash = True
-            decided[i] = e.value["digit"]
-        contradictions = tuple(e.value["reason"] for e in bb.find("contradiction"))
-        solution = None
-        if contradictions or clash:
-            status = "no_solution"
-        elif 0 in decided:
-            status = "stuck"
-        elif check(cells, decided):
-            status, solution = "solved", _text(decided)
-        else:  # every deduction is sound, so a full wrong grid means none exists
-            status = "no_solution"
-            contradictions = ("the decided digits do not form a valid grid",)
-        bb.log("sudoku_result", source="sudoku", details={
-            "status": status, "solution": solution, "contradictions": list(contradictions),
-        })
-        result = SudokuResult(
-            text, status, solution, _rows(decided), time.perf_counter() - started,
-            run.activations, bb.run_id, bb.path, contradictions, run.seconds,
-        )
+        result = _outcome(bb, text, cells, run, started)
     finally:
         bb.close()
     return replace(result, seconds=time.perf_counter() - started)
+
+
+def resume(path: Any, run: int | None = None, **controller_options: Any) -> SudokuResult:
+    """Continue an interrupted :func:`solve` on a file from its last commit.
+
+    ``run`` picks the run (default: the newest sudoku run not finished).
+    Nothing committed is lost and no activation whose contributions were
+    committed runs again; the result is what :func:`solve` would return.
+    """
+    from controller import Controller
+
+    started = time.perf_counter()
+    run_options = {k: controller_options.pop(k) for k in _RUN_OPTIONS if k in controller_options}
+    bb = Blackboard(path, run=_unfinished_run(path, run))
+    try:
+        text = _problem_puzzle(bb)
+        cells = _read(text)
+        if not bb.find("cell", status=None):  # killed before the grid was first committed
+            load(bb, cells)
+        controller = Controller(bb, sources(), **controller_options)
+        outcome = controller.run(goal=_any_contradiction, **run_options)
+        result = _outcome(bb, text, cells, outcome, started)
+    finally:
+        bb.close()
+    return replace(result, seconds=time.perf_counter() - started)
+
+
+def _unfinished_run(path: Any, run: int | None) -> int:
+    from blackboard import read_runs
+
+    if run is not None:
+        return run
+    runs = [r for r in read_runs(path) if r["state"] != "finished"]
+    if not runs:
+        raise SudokuError(f"{path} holds no unfinished run to resume")
+    return int(runs[-1]["id"])
+
+
+def _problem_puzzle(bb: Blackboard) -> str:
+    problem = bb.problem
+    if not isinstance(problem, dict) or problem.get("domain") != "sudoku":
+        raise SudokuError(f"run {bb.run_id} of {bb.path} is not a sudoku run (problem: {problem!r})")
+    return str(problem["puzzle"])
+
+
+def _outcome(bb: Blackboard, text: str, cells: list[int], run: Any, started: float) -> SudokuResult:
+    """Read the answer off the blackboard after a run."""
+    decided = [0] * 81
+    clash = False
+    for e in bb.find("digit"):
+        i = _INDEX[e.key]
+        if decided[i] and decided[i] != e.value["digit"]:
+            clash = True
+        decided[i] = e.value["digit"]
+    contradictions = tuple(e.value["reason"] for e in bb.find("contradiction"))
+    solution = None
+    if contradictions or clash:
+        status = "no_solution"
+    elif 0 in decided:
+        status = "stuck"
+    elif check(cells, decided):
+        status, solution = "solved", _text(decided)
+    else:  # every deduction is sound, so a full wrong grid means none exists
+        status = "no_solution"
+        contradictions = ("the decided digits do not form a valid grid",)
+    bb.log("sudoku_result", source="sudoku", details={
+        "status": status, "solution": solution, "contradictions": list(contradictions),
+    })
+    return SudokuResult(
+        text, status, solution, _rows(decided), time.perf_counter() - started,
+        bb.activations, bb.run_id, bb.path, contradictions, run.seconds,
+    )
 
 
 def _rows(cells: Sequence[int]) -> list[list[int]]:
