@@ -31,6 +31,7 @@ from ._models import ActivationRow as ActivationRow
 from ._models import EntryRow as EntryRow
 from ._models import EventRow as EventRow
 from ._models import RunRow as RunRow
+from ._review import Review as Review
 from ._store import UNSET as UNSET
 from ._store import Blackboard as Blackboard
 from ._store import read_runs as read_runs
@@ -56,6 +57,7 @@ __all__ = [
     "IncompatibleVersionError",
     "NotABlackboardError",
     "QueryError",
+    "Review",
     "RunRow",
     "Space",
     "StaleEntryError",

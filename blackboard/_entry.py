@@ -21,6 +21,8 @@ class Status(enum.StrEnum):
     ACTIVE = "active"
     SUPERSEDED = "superseded"
     RETRACTED = "retracted"
+    PENDING_REVIEW = "pending_review"
+    REJECTED = "rejected"
 
 
 class Entry(NamedTuple):

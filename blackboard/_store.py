@@ -47,6 +47,7 @@ from ._errors import (
     ValidationError,
 )
 from ._chain import VerifyReport, entry_digest, link, verify_connection
+from ._review import DECISIONS, REQUESTED, Review, reviews_from
 from ._models import COLUMNS, FORMAT_NAME, FORMAT_VERSION, create_table_statements
 from ._values import check_confidence, check_key, check_source, check_supports, check_text, encode_value
 
@@ -54,6 +55,8 @@ UNSET: Any = type("Unset", (), {"__repr__": lambda self: "UNSET", "__slots__": (
 _UNSET = UNSET
 _new_entry = tuple.__new__
 ACTIVE = Status.ACTIVE.value
+PENDING_REVIEW = Status.PENDING_REVIEW.value
+REJECTED = Status.REJECTED.value
 SUPERSEDED = Status.SUPERSEDED.value
 RETRACTED = Status.RETRACTED.value
 _ENTRY_COLUMNS = COLUMNS["bb_entry"]
@@ -545,6 +548,85 @@ class Blackboard:
             elif entry.status != Status.RETRACTED:
                 written.append(self._set_status(entry.id, RETRACTED, "retracted", source, activation, {"reason": extra} if extra else None))
         return written
+
+    # --------------------------------------------------------------- reviews
+    def hold(self, *, kind: str, rule: str, reason: str, entry: int | None = None,
+             activation: int | None = None, details: Mapping[str, Any] | None = None) -> Review:
+        """Put an item in the review queue (controllers do this); a held entry
+        gets the status ``pending_review``. Returns the review."""
+        self._live()
+        if entry is not None:
+            self._set_status(self.get(entry).id, PENDING_REVIEW, "held", "controller", activation, {"rule": rule})
+        info = {"kind": kind, "rule": rule, "reason": reason, **dict(details or {})}
+        event = self.log(REQUESTED, entry=entry, source="controller", activation=activation, details=info)
+        return reviews_from([event])[event.seq]
+
+    def reviews(self, *, pending: bool | None = True) -> list[Review]:
+        """The review queue: pending items (default), decided ones (False) or all (None)."""
+        self._live()
+        found = reviews_from(self._events).values()
+        return [r for r in found if pending is None or r.pending == pending]
+
+    def review(self, review_id: int) -> Review:
+        found = reviews_from(self._events).get(review_id)
+        if found is None:
+            raise ValidationError("review", f"no review with id {review_id} in this run", review_id)
+        return found
+
+    def approve(self, review_id: int, *, by: str, reason: str = "") -> Review:
+        """Accept a held item: the entry becomes active (and triggers sources),
+        a failed activation is run again."""
+        review = self._pending(review_id, by)
+        if review.entry is not None:
+            self._set_status(review.entry, ACTIVE, "approved", f"review:{by}", None, {"review": review.id})
+        self.log(DECISIONS["approve"], entry=review.entry, source=f"review:{by}", activation=review.activation,
+                 details={"review": review.id, "by": by, "why": reason, "kind": review.kind})
+        return self.review(review.id)
+
+    def reject(self, review_id: int, *, by: str, reason: str = "") -> Review:
+        """Refuse a held item: the entry is rejected; a failed activation stays failed."""
+        review = self._pending(review_id, by)
+        if review.entry is not None:
+            self._set_status(review.entry, REJECTED, "rejected", f"review:{by}", None, {"review": review.id, "reason": reason})
+        self.log(DECISIONS["reject"], entry=review.entry, source=f"review:{by}", activation=review.activation,
+                 details={"review": review.id, "by": by, "why": reason, "kind": review.kind})
+        return self.review(review.id)
+
+    def edit(self, review_id: int, *, value: Any = _UNSET, confidence: Any = _UNSET, by: str,
+             reason: str = "", space: str | None = None, key: str | None = None) -> Entry:
+        """Decide a held item with a person's own value: the held entry is
+        rejected and the person's entry posted in its place (it triggers
+        sources like any post). For a failed activation give ``space`` (and
+        ``key``) of the entry to post. Returns the new entry."""
+        review = self._pending(review_id, by)
+        held = self.get(review.entry) if review.entry is not None else None
+        if held is None and space is None:
+            raise ValidationError("space", "editing a failed activation's review needs the space of the entry to post")
+        if value is _UNSET:
+            if held is None:
+                raise ValidationError("value", "editing a failed activation's review needs a value")
+            value = held.value
+        new, text = self._make(
+            space or held.space, value, key if held is None else held.key,  # type: ignore[union-attr]
+            1.0 if confidence is _UNSET else confidence, f"review:{by}",
+            (held.id,) if held is not None else (), held.context if held is not None else ROOT_CONTEXT, None,
+        )
+        if held is not None:
+            self._set_status(held.id, REJECTED, "rejected", f"review:{by}", None, {"review": review.id, "reason": "edited"})
+        self._add(new, text, "posted", None, {"review": review.id})
+        self.log(DECISIONS["edit"], entry=new.id, source=f"review:{by}", activation=review.activation,
+                 details={"review": review.id, "by": by, "why": reason, "kind": review.kind,
+                          "replaces": held.id if held is not None else None})
+        return new
+
+    def _pending(self, review_id: int, by: str) -> Review:
+        self._live()
+        if not isinstance(by, str) or not by.strip():
+            raise ValidationError("by", "a decision needs the name of who made it")
+        review = self.review(review_id)
+        if not review.pending:
+            raise ValidationError("review", f"review {review_id} was already decided ({review.decision} by {review.by})", review_id)
+        return review
 
     def log(self, kind: str, *, entry: int | None = None, source: str | None = None,
             activation: int | None = None, details: Mapping[str, Any] | None = None) -> Event:
@@ -1126,6 +1208,12 @@ class Blackboard:
                 state[eid] = state[eid]._replace(status=ACTIVE)
             elif kind == "retracted":
                 state[eid] = state[eid]._replace(status=RETRACTED)
+            elif kind == "held":
+                state[eid] = state[eid]._replace(status=PENDING_REVIEW)
+            elif kind == "approved":
+                state[eid] = state[eid]._replace(status=ACTIVE)
+            elif kind == "rejected":
+                state[eid] = state[eid]._replace(status=REJECTED)
             elif kind == "imported":
                 info = json.loads(details)
                 for i in range(info["first"], info["last"] + 1):

@@ -25,6 +25,7 @@ from ._controller import Controller as Controller
 from ._errors import ConfigurationError as ConfigurationError
 from ._errors import ContributionError as ContributionError
 from ._errors import ControllerError as ControllerError
+from ._escalation import Escalation as Escalation
 from ._explain import Explanation as Explanation
 from ._explain import explain as explain
 from ._policy import Policy as Policy
@@ -35,6 +36,7 @@ from ._result import SourceStats as SourceStats
 
 __all__ = [
     "DURABILITY_MODES",
+    "Escalation",
     "Explanation",
     "Activation",
     "Agenda",

@@ -5,6 +5,7 @@
     blackboard solve sudoku PUZZLE [--db PATH] [--json]
     blackboard resume PATH [--run ID] [--json]
     blackboard show PATH [--run ID] [--json]
+    blackboard review PATH list|approve|reject|edit [ID] [--by NAME] [--reason TEXT] [--value JSON]
     blackboard verify PATH [--json]
     blackboard export PATH DIRECTORY --run ID
 
@@ -49,6 +50,17 @@ def _parser() -> argparse.ArgumentParser:
     again.add_argument("--run", type=int, default=None, help="which run (default: the newest unfinished one)")
     again.add_argument("--json", action="store_true", help="print one JSON object, as the command that started it")
 
+    review = commands.add_parser("review", help="list or decide the items held for a person")
+    review.add_argument("path")
+    review.add_argument("action", choices=["list", "approve", "reject", "edit"])
+    review.add_argument("review_id", nargs="?", type=int)
+    review.add_argument("--run", type=int, default=None, help="which run (default: the newest)")
+    review.add_argument("--by", default=None, help="who decides (required to decide)")
+    review.add_argument("--reason", default="", help="why")
+    review.add_argument("--value", default=None, help="edit: the value to post instead, as JSON")
+    review.add_argument("--all", action="store_true", help="list: decided items too")
+    review.add_argument("--json", action="store_true")
+
     check = commands.add_parser("verify", help="check the tamper-evident event log of a file")
     check.add_argument("path")
     check.add_argument("--json", action="store_true")
@@ -71,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _verify(args)
         if args.command == "resume":
             return _resume(args)
+        if args.command == "review":
+            return _review(args)
         return _export(args)
     except BlackboardError as exc:
         print(f"blackboard: error: {exc}", file=sys.stderr)
@@ -139,6 +153,46 @@ def _show(args: argparse.Namespace) -> int:
     for r in rows:
         print(f"  {r['space']:<16} {r['status']:<11} {r['n']:>7}  mean confidence {r['mean_confidence']}")
     return 0
+
+
+def _review(args: argparse.Namespace) -> int:
+    run = args.run
+    if run is None:
+        runs = read_runs(args.path)
+        if not runs:
+            raise BlackboardError(f"{args.path} holds no run")
+        run = runs[-1]["id"]
+    with Blackboard(args.path, run=run) as bb:
+        if args.action == "list":
+            items = bb.reviews(pending=None if args.all else True)
+            for item in items:
+                print(json.dumps(_review_dict(item)) if args.json else str(item))
+            if not items and not args.json:
+                print(f"run {run}: nothing waiting for review")
+            return 0
+        if args.review_id is None or not args.by:
+            raise BlackboardError(f"review {args.action} needs a review id and --by NAME")
+        if args.action == "approve":
+            decided = bb.approve(args.review_id, by=args.by, reason=args.reason)
+        elif args.action == "reject":
+            decided = bb.reject(args.review_id, by=args.by, reason=args.reason)
+        else:
+            if args.value is None:
+                raise BlackboardError("review edit needs --value JSON")
+            try:
+                value = json.loads(args.value)
+            except json.JSONDecodeError as exc:
+                raise BlackboardError(f"--value is not JSON: {exc}") from None
+            bb.edit(args.review_id, value=value, by=args.by, reason=args.reason)
+            decided = bb.review(args.review_id)
+    print(json.dumps(_review_dict(decided)) if args.json else str(decided))
+    return 0
+
+
+def _review_dict(item: Any) -> dict[str, Any]:
+    return {"id": item.id, "kind": item.kind, "rule": item.rule, "reason": item.reason,
+            "entry": item.entry, "activation": item.activation, "decision": item.decision,
+            "by": item.by, "why": item.why}
 
 
 def _verify(args: argparse.Namespace) -> int:

@@ -56,6 +56,7 @@ from knowledge_sources._fastrule import fast_matcher
 
 from ._agenda import DONE, FAILED, OBVIATED, Activation, Agenda
 from ._breaker import CircuitBreaker
+from ._escalation import Escalation
 from ._policy import Policy, contribution_facts
 from ._conflict import ConflictStrategy, HighestConfidence, Resolution, strategy_named
 from ._errors import ConfigurationError, ContributionError
@@ -66,6 +67,7 @@ log = logging.getLogger("controller")
 DURABILITY_MODES = ("cycle", "interval", "end")
 MAX_REQUEUES = 16
 _ENTRY_KINDS_ACTIVE = frozenset({"posted", "revised", "reinstated"})
+_REVIEW_KINDS = frozenset({"review_approved", "review_rejected"})
 _Goal = str | Callable[[ReadView], Any] | None
 _RuleErrors = (rule_engine.EngineError, TypeError, ValueError, ArithmeticError)
 _GeneratorType = types.GeneratorType
@@ -90,6 +92,9 @@ class Controller:
         ``"interval"`` (every ``flush_interval`` seconds, the default) or
         ``"end"``. An in-memory blackboard is written when first queried.
     policies: :class:`Policy` rules every contribution must satisfy.
+    escalations: :class:`Escalation` rules: what to hold for a person.
+    on_review: ``"continue"`` (other work goes on while items wait for a
+        person) or ``"pause"`` (the run stops as soon as something is held).
     seed: seeds the jitter of retry back-off, for reproducible runs.
     clock: the clock of circuit-breaker cool-downs (``time.monotonic``).
     """
@@ -105,6 +110,8 @@ class Controller:
         durability: str = "interval",
         flush_interval: float = 1.0,
         policies: Iterable[Policy] = (),
+        escalations: Iterable[Escalation] = (),
+        on_review: str = "continue",
         seed: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -129,6 +136,15 @@ class Controller:
                 raise ConfigurationError("policies", f"{policy!r} is not a Policy")
         self._clock = clock
         self._breakers: dict[str, CircuitBreaker] = {}
+        self.escalations = list(escalations)
+        for escalation in self.escalations:
+            if not isinstance(escalation, Escalation):
+                raise ConfigurationError("escalations", f"{escalation!r} is not an Escalation")
+        if on_review not in ("continue", "pause"):
+            raise ConfigurationError("on_review", f"must be 'continue' or 'pause', not {on_review!r}")
+        self.on_review = on_review
+        self._entry_escalations = [e for e in self.escalations if e.rule is not None]
+        self._held = 0
         self._sources: dict[str, KnowledgeSource] = {}
         self._index: Any = None
         self.agenda = Agenda()
@@ -136,6 +152,7 @@ class Controller:
         self._cursor = 0
         self._next_activation = 1
         self._caught_up = False
+        self._reacted_until = 0  # review decisions up to here were acted on by an earlier controller
         self._retriggers: dict[int, list[KnowledgeSource]] = {}
         self.stats: dict[str, SourceStats] = {}
         self.register(*sources)
@@ -216,6 +233,7 @@ class Controller:
         action_seconds = [0.0]
         goal_hits: list[Entry] = []
         cycles = 0
+        self._held = 0
         outcome, budget = "quiescent", None
         # An in-memory blackboard has nothing to make durable: its DuckDB
         # tables are written when first queried (or closed), not during runs.
@@ -233,6 +251,11 @@ class Controller:
                     outcome = "goal"
                     break
                 if not heap:
+                    if self.escalations and self.blackboard.reviews():
+                        outcome = "review"
+                    break
+                if self._held and self.on_review == "pause":
+                    outcome = "review"
                     break
                 if cycles >= cycle_limit:
                     outcome, budget = "budget", "cycles"
@@ -281,6 +304,7 @@ class Controller:
         """
         bb = self.blackboard
         self._caught_up = True
+        self._reacted_until = bb.matched
         if not bb.events():
             return
         decided = bb.decided_activations()
@@ -494,6 +518,8 @@ class Controller:
                     for entry in written:
                         if entry.key is not None:
                             touched.add((entry.context, entry.space, entry.key))
+                    if self._entry_escalations:
+                        self._escalate_entries(written, activation)
                 except StaleEntryError as exc:
                     if self._requeue(activation, exc):
                         continue
@@ -519,9 +545,34 @@ class Controller:
                             (activation.error or "").splitlines()[0])
                 if source.fallback is not None:
                     self._fall_back(activation)
+                else:
+                    self._escalate_failure(activation)
             bb.record_activation(activation)
         for slot in sorted(touched):
             self._resolve(slot)
+
+    def _escalate_entries(self, written: Sequence[Entry], activation: Activation) -> None:
+        bb = self.blackboard
+        for entry in written:
+            if bb.get(entry.id).status != ACTIVE:
+                continue
+            for escalation in self._entry_escalations:
+                if escalation.holds_entry(entry):
+                    bb.hold(kind="entry", rule=escalation.name, entry=entry.id, activation=activation.id,
+                            reason=f"{entry.space} entry matches {escalation.expression}")
+                    self._held += 1
+                    break
+
+    def _escalate_failure(self, activation: Activation) -> None:
+        for escalation in self.escalations:
+            if escalation.holds_failure(activation.source.name):
+                error = (activation.error or "").splitlines()[0] if activation.error else "failed"
+                self.blackboard.hold(kind="failure", rule=escalation.name, activation=activation.id,
+                                     reason=f"{activation.source.name} failed with no fallback: {error}",
+                                     details={"source": activation.source.name,
+                                              "triggers": [t.id for t in activation.triggers]})
+                self._held += 1
+                return
 
     def _requeue(self, activation: Activation, exc: StaleEntryError) -> bool:
         """Run an activation again when what it revised was revised by another one this cycle.
@@ -639,6 +690,15 @@ class Controller:
         for eid in resolution.losers:
             if bb.get(eid).status == Status.ACTIVE:
                 bb.supersede(eid, reason=f"lost conflict resolution ({resolution.strategy})", by=best, details=details)
+        if resolution.contested and self.escalations:
+            for escalation in self.escalations:
+                if escalation.holds_conflict(space, resolution.margin):
+                    for eid in resolution.winners:
+                        bb.hold(kind="conflict", rule=escalation.name, entry=eid,
+                                reason=f"won on {space}/{key} by a margin of {resolution.margin:.3g}, below {escalation.margin_below}",
+                                details={**details, "losers": list(resolution.losers)})
+                        self._held += 1
+                    break
         return resolution
 
     # --------------------------------------------------------------- match
@@ -658,9 +718,13 @@ class Controller:
             event = events[i]
             i += 1
             eid = event.entry
+            kind = event.kind
+            if kind in _REVIEW_KINDS and i > self._reacted_until:
+                self._after_review(event)
             if eid is None:
                 continue
-            kind = event.kind
+            if kind == "approved":
+                kind = "posted"  # an approved entry reaches the sources as if just posted
             entry = entries.get(eid)
             if entry is None:
                 continue
@@ -682,6 +746,23 @@ class Controller:
                     goal_hits.append(entry)
         self._cursor = end
         bb.matched = end
+
+    def _after_review(self, event: Any) -> None:
+        """React to a person's decision: retry an approved failure, re-resolve a rejected winner."""
+        details = event.details or {}
+        bb = self.blackboard
+        if event.kind == "review_approved" and details.get("kind") == "failure" and event.activation is not None:
+            record = bb.activation(event.activation)
+            source = self._sources.get(record["source"]) if record else None
+            if source is not None:
+                triggers = tuple(bb.get(t) for t in record["triggers"])  # type: ignore[index]
+                retry = Activation(self._next_activation, source, triggers, source.priority + 1.0, bb.cycle)
+                self._next_activation += 1
+                self.agenda.requeue(retry)
+        elif event.kind == "review_rejected" and details.get("kind") == "conflict" and event.entry is not None:
+            rejected = bb.get(event.entry)
+            if rejected.key is not None:
+                self._resolve((rejected.context, rejected.space, rejected.key))
 
     def _queue(self, source: KnowledgeSource, entry: Entry, rating: Any, cycle: int, agenda: Agenda) -> None:
         triggers = (entry,)
