@@ -12,6 +12,7 @@ Public surface::
 
 from ._entry import METADATA_FIELDS as METADATA_FIELDS
 from ._entry import ROOT_CONTEXT as ROOT_CONTEXT
+from ._entry import Context as Context
 from ._entry import Entry as Entry
 from ._entry import Event as Event
 from ._entry import Space as Space
@@ -28,6 +29,7 @@ from ._errors import StaleEntryError as StaleEntryError
 from ._errors import UnknownSpaceError as UnknownSpaceError
 from ._errors import ValidationError as ValidationError
 from ._models import ActivationRow as ActivationRow
+from ._models import ContextRow as ContextRow
 from ._models import EntryRow as EntryRow
 from ._models import EventRow as EventRow
 from ._models import RunRow as RunRow
@@ -49,6 +51,8 @@ __all__ = [
     "BlackboardError",
     "BlackboardFileError",
     "ClosedBlackboardError",
+    "Context",
+    "ContextRow",
     "Entry",
     "EntryNotFoundError",
     "EntryRow",

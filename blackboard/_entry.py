@@ -103,6 +103,22 @@ def entry_facts(entry: Entry) -> dict[str, Any]:
     return facts
 
 
+class Context(NamedTuple):
+    """A hypothetical world (see :meth:`Blackboard.open_context`); 0 is the root."""
+
+    id: int
+    parent: int
+    label: str
+    status: str  # "open", "failed" or "promoted"
+    depth: int
+    alternatives: int  # how many siblings it was opened among
+    confidence: float
+    cycle: int
+
+
+ROOT = Context(ROOT_CONTEXT, ROOT_CONTEXT, "root", "open", 0, 1, 1.0, 0)
+
+
 class Space:
     """A named level of abstraction, optionally with the fields of its values.
 

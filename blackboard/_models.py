@@ -108,7 +108,22 @@ class ActivationRow(_Base, table=True):
     produced: str | None = Field(default=None, sa_column=Column(Text))
 
 
-TABLES: tuple[type[Any], ...] = (MetaRow, RunRow, EntryRow, EventRow, ActivationRow)
+class ContextRow(_Base, table=True):
+    """A hypothetical world: inherits its parent's entries and adds its own."""
+
+    __tablename__ = "bb_context"
+    run: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    parent: int = Field(sa_column=Column(Integer))
+    label: str = Field(default="", sa_column=Column(Text))
+    status: str = Field(sa_column=Column(String))
+    depth: int = Field(sa_column=Column(Integer))
+    alternatives: int = Field(default=1, sa_column=Column(Integer))
+    confidence: float = Field(default=1.0, sa_column=Column(Double))
+    cycle: int = Field(sa_column=Column(Integer))
+
+
+TABLES: tuple[type[Any], ...] = (MetaRow, RunRow, EntryRow, EventRow, ActivationRow, ContextRow)
 TABLE_NAMES = tuple(t.__tablename__ for t in TABLES)
 COLUMNS: dict[str, tuple[str, ...]] = {
     t.__tablename__: tuple(c.name for c in t.__table__.columns) for t in TABLES  # type: ignore[attr-defined]

@@ -33,7 +33,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._entry import ROOT_CONTEXT, Entry, Event, Space, Status
+from ._entry import ROOT, ROOT_CONTEXT, Context, Entry, Event, Space, Status
 from ._errors import (
     BlackboardError,
     BlackboardFileError,
@@ -250,6 +250,11 @@ class Blackboard:
         self._flushed_counts = (0, 0, 0)
         self._pending_run: dict[str, Any] = {}
         self._head = ""  # the newest link of this run's hash chain
+        self._contexts: dict[int, Context] = {ROOT_CONTEXT: ROOT}
+        self._children: dict[int, list[int]] = {}
+        self._chains: dict[int, tuple[int, ...]] = {ROOT_CONTEXT: (ROOT_CONTEXT,)}
+        self._by_context: dict[int, list[int]] = {}
+        self._dirty_contexts: set[int] = set()
 
         self._imported = 0
         self._import_ranges: list[tuple[int, int]] = []
@@ -315,7 +320,8 @@ class Blackboard:
             self.problem = json.loads(row[8]) if row[8] else None
             self._load_run()
         self._next_seq = len(self._events) + 1
-        for view, table in (("entries", "bb_entry"), ("events", "bb_event"), ("activations", "bb_activation")):
+        con.execute(_VISIBLE_MACRO.format(run=self.run_id))
+        for view, table in (("entries", "bb_entry"), ("events", "bb_event"), ("activations", "bb_activation"), ("contexts", "bb_context")):
             con.execute(
                 f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {table} WHERE run = {self.run_id}"
             )
@@ -335,6 +341,11 @@ class Blackboard:
                 self._import_ranges.append((details["first"], details["last"]))
                 self._imported += details["count"]
         self._flushed_events = len(self._events)
+        for r in con.execute(
+            "SELECT id, parent, label, status, depth, alternatives, confidence, cycle FROM bb_context "
+            "WHERE run = ? ORDER BY id", [self.run_id]
+        ).fetchall():
+            self._add_context(Context(*r))
         rows = con.execute(
             f"SELECT * FROM bb_entry WHERE run = ? AND NOT ({self._imported_clause()}) ORDER BY id",
             [self.run_id],
@@ -514,6 +525,16 @@ class Blackboard:
                 old = self.get(target)
                 if old.status != ACTIVE and old.id in self._revised_by:
                     raise StaleEntryError(old.id, self._latest(old.id))
+                shadow = default_context != old.context
+                if shadow:
+                    # revising an ancestor's entry from a child context: a new
+                    # version in the child shadows it there; the ancestor keeps it
+                    if default_context not in self._chains or old.context not in self._chains[default_context]:
+                        raise ValidationError("entry", f"entry {old.id} is not visible in context {default_context}", old.id)
+                    if old.key is not None:
+                        current = self.find(old.space, old.key, context=default_context, status=None)
+                        if current and current[-1].id != old.id:
+                            raise StaleEntryError(old.id, current[-1].id)
                 if old.status != Status.ACTIVE or old.id in touched:
                     raise ValidationError("entry", f"entry {old.id} is {old.status} or already changed in this batch; only an active entry can be revised", old.id)
                 touched.add(old.id)
@@ -521,13 +542,15 @@ class Blackboard:
                     old.space, old.value if value is UNSET else value, old.key,
                     old.confidence if confidence is UNSET else confidence, source,
                     (default_supports or old.supports) if supports is None else supports,
-                    old.context, old.id, eid,
+                    default_context if shadow else old.context, old.id, eid,
                 )
                 eid += 1
-                prepared.append(("revise", entry, text))
+                prepared.append(("shadow" if shadow else "revise", entry, text))
             elif kind == "retract":
                 _, target, reason = op
                 old = self.get(target)
+                if old.context != default_context and default_context != ROOT_CONTEXT:
+                    raise ValidationError("entry", f"entry {old.id} belongs to context {old.context}; a child context cannot retract it (fail the context instead)", old.id)
                 if old.id in touched:
                     raise ValidationError("entry", f"entry {old.id} is already changed in this batch", old.id)
                 touched.add(old.id)
@@ -544,6 +567,9 @@ class Blackboard:
                 self._set_status(old_id, SUPERSEDED, "superseded", source, activation, {"reason": "revised", "by": entry.id})
                 self._revised_by[old_id] = entry.id
                 self._add(entry, extra, "revised", activation, {"revises": old_id})
+                written.append(entry)
+            elif kind == "shadow":
+                self._add(entry, extra, "revised", activation, {"revises": entry.revises, "context": entry.context})
                 written.append(entry)
             elif entry.status != Status.RETRACTED:
                 written.append(self._set_status(entry.id, RETRACTED, "retracted", source, activation, {"reason": extra} if extra else None))
@@ -690,6 +716,8 @@ class Blackboard:
     def _index(self, entry: Entry) -> None:
         eid = entry.id
         self._entries[eid] = entry
+        if entry.context:
+            self._by_context.setdefault(entry.context, []).append(eid)
         ids = self._by_space.get(entry.space)
         if ids is None:
             self._by_space[entry.space] = [eid]
@@ -755,10 +783,21 @@ class Blackboard:
         self._live()
         entries = self._entries
         if key is not None:
-            ids: Iterable[int] = self._slots.get((context, space, key), ())
+            if context == ROOT_CONTEXT:
+                ids: Iterable[int] = self._slots.get((context, space, key), ())
+            else:  # the nearest context of the chain that holds the slot shadows the others
+                ids = ()
+                slots = self._slots
+                for ctx in self._chain(context):
+                    found_ids = slots.get((ctx, space, key))
+                    if found_ids:
+                        ids = found_ids
+                        break
             found = [entries[i] for i in ids]
-        else:
+        elif context == ROOT_CONTEXT:
             found = [e for e in (entries[i] for i in self._by_space.get(space, ())) if e.context == context]
+        else:
+            found = self._visible(space, context)
         if status is not None:
             found = [e for e in found if e.status == status]
         if self._imported:
@@ -770,6 +809,112 @@ class Blackboard:
             imported = [self._entries.get(e.id, e) for e in self._select_entries(where, params)]
             found = [e for e in imported if status is None or e.status == status] + found
         return found
+
+    # -------------------------------------------------------------- contexts
+    def open_context(self, parent: int = ROOT_CONTEXT, label: str = "", *, alternatives: int = 1,
+                     confidence: float = 1.0, source: str = "user", activation: int | None = None) -> Context:
+        """Open a hypothetical world under ``parent``: it sees every entry of its
+        ancestors and adds its own. Costs the same whatever the parent holds:
+        nothing is copied."""
+        self._live()
+        up = self.context(parent)
+        if up.status != "open":
+            raise ValidationError("context", f"context {parent} is {up.status}; open children only under an open context", parent)
+        if not isinstance(label, str):
+            raise ValidationError("label", f"must be a string, not {label!r}", label)
+        ctx = Context(len(self._contexts), up.id, check_text("label", label), "open", up.depth + 1,
+                      int(alternatives), check_confidence(confidence), self.cycle)
+        self._add_context(ctx)
+        self._dirty_contexts.add(ctx.id)
+        self.log("context_opened", source=source, activation=activation,
+                 details={"context": ctx.id, "parent": up.id, "label": label})
+        return ctx
+
+    def fail_context(self, context: int, *, reason: str, source: str = "user",
+                     activation: int | None = None) -> list[int]:
+        """A contradiction in ``context``: it and its descendants fail, and everything
+        posted in them is retracted. A parent whose alternatives have all failed
+        fails too. Returns the failed contexts."""
+        self._live()
+        if context == ROOT_CONTEXT:
+            raise ValidationError("context", "the root context cannot fail; post a contradiction instead", context)
+        failed: list[int] = []
+        todo = [context]
+        while todo:
+            ctx = self.context(todo.pop())
+            if ctx.status == "failed":
+                continue
+            self._contexts[ctx.id] = ctx._replace(status="failed")
+            self._dirty_contexts.add(ctx.id)
+            failed.append(ctx.id)
+            for eid in self._by_context.get(ctx.id, ()):
+                if self._entries[eid].status in (ACTIVE, PENDING_REVIEW):
+                    self._set_status(eid, RETRACTED, "retracted", source, activation,
+                                     {"reason": f"context {ctx.id} failed"})
+            self.log("context_failed", source=source, activation=activation,
+                     details={"context": ctx.id, "reason": reason if ctx.id == context else f"inside failed context {context}"})
+            todo.extend(self._children.get(ctx.id, ()))
+        parent = self._contexts[context].parent
+        siblings = self._children.get(parent, ())
+        if all(self._contexts[c].status == "failed" for c in siblings):
+            if parent == ROOT_CONTEXT:
+                self.log("context_exhausted", source=source, activation=activation,
+                         details={"context": ROOT_CONTEXT, "reason": "every alternative of the root failed"})
+            elif self._contexts[parent].status == "open":
+                failed += self.fail_context(parent, reason="all its alternatives failed", source=source,
+                                            activation=activation)
+        return failed
+
+    def promote_context(self, context: int, *, source: str = "user", activation: int | None = None) -> Context:
+        """Mark a context as the answer: its visible entries are the solution."""
+        ctx = self.context(context)
+        if ctx.status != "open":
+            raise ValidationError("context", f"context {context} is {ctx.status}; only an open context can be promoted", context)
+        ctx = ctx._replace(status="promoted")
+        self._contexts[context] = ctx
+        self._dirty_contexts.add(context)
+        self.log("context_promoted", source=source, activation=activation, details={"context": context})
+        return ctx
+
+    def context(self, context: int) -> Context:
+        found = self._contexts.get(context)  # type: ignore[arg-type]
+        if found is None:
+            raise ValidationError("context", f"no context {context!r} in this run", context)
+        return found
+
+    def contexts(self, status: str | None = None) -> list[Context]:
+        return [c for c in self._contexts.values() if status is None or c.status == status]
+
+    def exhausted(self) -> bool:
+        """True when the root branched and every alternative failed."""
+        kids = self._children.get(ROOT_CONTEXT, ())
+        return bool(kids) and all(self._contexts[c].status == "failed" for c in kids)
+
+    def _add_context(self, ctx: Context) -> None:
+        self._contexts[ctx.id] = ctx
+        self._children.setdefault(ctx.parent, []).append(ctx.id)
+        self._chains[ctx.id] = (ctx.id, *self._chains[ctx.parent])
+
+    def _chain(self, context: int) -> tuple[int, ...]:
+        chain = self._chains.get(context)
+        if chain is None:
+            raise ValidationError("context", f"no context {context!r} in this run", context)
+        return chain
+
+    def _visible(self, space: str, context: int) -> list[Entry]:
+        """Entries of ``space`` visible in ``context``, the nearest version of each slot."""
+        chain = self._chain(context)
+        depth = {ctx: i for i, ctx in enumerate(chain)}
+        nearest: dict[str, int] = {}
+        candidates = []
+        for e in (self._entries[i] for i in self._by_space.get(space, ())):
+            d = depth.get(e.context)
+            if d is None:
+                continue
+            candidates.append((d, e))
+            if e.key is not None and d < nearest.get(e.key, len(chain)):
+                nearest[e.key] = d
+        return [e for d, e in candidates if e.key is None or nearest[e.key] == d]
 
     def entries(self, space: str | None = None, *, status: str | None = Status.ACTIVE) -> list[Entry]:
         """Every entry of this run held in memory (imported ones via :meth:`query`)."""
@@ -1039,7 +1184,8 @@ class Blackboard:
         run_updates = dict(self._pending_run)
         if counts != self._flushed_counts:
             run_updates.update(zip(("cycles", "activations", "matched"), counts))
-        if not (new_ids or dirty or events or acts or run_updates):
+        ctx_ids = sorted(self._dirty_contexts)
+        if not (new_ids or dirty or events or acts or run_updates or ctx_ids):
             return None
         ids = sorted(dirty)
         entry_table, digests = self._entry_table(new_ids) if new_ids else (None, {})
@@ -1060,8 +1206,11 @@ class Blackboard:
             activation_objects=acts, texts={i: self._json.pop(i) for i in new_ids},
             counts=(self._flushed_counts, counts), pending_run=self._pending_run,
             head=self._head,
+            contexts=_context_table(self.run_id, [self._contexts[c] for c in ctx_ids]) if ctx_ids else None,
+            context_ids=ctx_ids,
         )
         self._head = head
+        self._dirty_contexts = set()
         self._new_ids = []
         self._dirty = set()
         self._flushed_events += len(events)
@@ -1083,6 +1232,7 @@ class Blackboard:
         self._flushed_counts = batch.counts[0]
         self._pending_run = {**batch.pending_run, **self._pending_run}
         self._head = batch.head
+        self._dirty_contexts |= set(batch.context_ids)
 
     def _write(self, batch: _Batch, con: duckdb.DuckDBPyConnection) -> None:
         """One transaction: insert and update every table of the batch."""
@@ -1110,6 +1260,10 @@ class Blackboard:
                     )
                 _bb_rows = batch.activations
                 con.execute("INSERT INTO bb_activation SELECT * FROM _bb_rows")
+            if batch.contexts is not None:
+                con.execute(f"DELETE FROM bb_context WHERE run = {run} AND id IN ({','.join(map(str, batch.context_ids))})")
+                _bb_rows = batch.contexts
+                con.execute("INSERT INTO bb_context SELECT * FROM _bb_rows")
             if batch.run_updates:
                 sets = ", ".join(f"{column} = ?" for column in batch.run_updates)
                 con.execute(f"UPDATE bb_run SET {sets} WHERE id = {run}", list(batch.run_updates.values()))
@@ -1296,6 +1450,8 @@ class _Batch:
     counts: tuple[tuple[int, int, int], tuple[int, int, int]]
     pending_run: dict[str, Any]
     head: str
+    contexts: pa.Table | None
+    context_ids: list[int]
 
 
 def _one(cursor: duckdb.DuckDBPyConnection) -> Any:
@@ -1344,6 +1500,34 @@ def _activation_table(run: int, acts: list[Any]) -> pa.Table:
         pa.array([None if not (p := a.produced) else f"[{p[0]}]" if len(p) == 1 else _id_list(p)
                   for a in acts], pa.string()),
     ], schema=_ACTIVATION_SCHEMA)
+
+
+def _context_table(run: int, contexts: list[Context]) -> pa.Table:
+    cols = list(zip(*contexts))
+    return pa.table({
+        "run": pa.array([run] * len(contexts), pa.int32()), "id": pa.array(cols[0], pa.int32()),
+        "parent": pa.array(cols[1], pa.int32()), "label": pa.array(cols[2], pa.string()),
+        "status": pa.array(cols[3], pa.string()), "depth": pa.array(cols[4], pa.int32()),
+        "alternatives": pa.array(cols[5], pa.int32()), "confidence": pa.array(cols[6], pa.float64()),
+        "cycle": pa.array(cols[7], pa.int32()),
+    })
+
+
+_VISIBLE_MACRO = """
+CREATE OR REPLACE TEMP MACRO visible_entries(ctx) AS TABLE
+WITH RECURSIVE chain(id, depth) AS (
+    SELECT CAST(ctx AS INTEGER), 0
+    UNION ALL
+    SELECT c.parent, chain.depth + 1 FROM bb_context c JOIN chain ON c.id = chain.id
+    WHERE c.run = {run} AND chain.id <> 0
+), ranked AS (
+    SELECT e.*, chain.depth AS _depth,
+           min(chain.depth) OVER (PARTITION BY e.space, coalesce(e.key, '#' || e.id)) AS _nearest
+    FROM bb_entry e JOIN chain ON e.context = chain.id
+    WHERE e.run = {run}
+)
+SELECT * EXCLUDE (_depth, _nearest) FROM ranked WHERE _depth = _nearest
+"""
 
 
 def _trigger_list(triggers: tuple[Any, ...]) -> str:

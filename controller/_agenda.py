@@ -28,7 +28,7 @@ class Activation:
 
     __slots__ = (
         "id", "source", "triggers", "rating", "state", "attempts", "error",
-        "queued_cycle", "cycle", "seconds", "produced", "result",
+        "queued_cycle", "cycle", "seconds", "produced", "result", "worlds",
     )
 
     def __init__(self, aid: int, source: KnowledgeSource, triggers: tuple[Entry, ...],
@@ -45,6 +45,7 @@ class Activation:
         self.seconds: float | None = None
         self.produced: tuple[int, ...] = ()
         self.result: Any = None
+        self.worlds: list[Any] = []
 
     @property
     def trigger(self) -> Entry:

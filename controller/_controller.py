@@ -43,7 +43,11 @@ from blackboard import UNSET, Blackboard, Entry, StaleEntryError, Status, Valida
 
 ACTIVE = Status.ACTIVE.value
 from knowledge_sources import (
+    Alternative,
     DuplicateSourceError,
+    FailContext,
+    Fork,
+    PromoteContext,
     KnowledgeSource,
     Post,
     ReadView,
@@ -91,6 +95,10 @@ class Controller:
     durability: when the working set is written to the file: ``"cycle"``,
         ``"interval"`` (every ``flush_interval`` seconds, the default) or
         ``"end"``. An in-memory blackboard is written when first queried.
+    contexts: which hypothetical worlds to work on first: ``"depth_first"``
+        (deeper contexts first), ``"fewest_alternatives"`` (deeper first, then
+        contexts opened among fewer alternatives) or ``"most_confident"``
+        (deeper first, then the more confident alternative). Default: no preference.
     policies: :class:`Policy` rules every contribution must satisfy.
     escalations: :class:`Escalation` rules: what to hold for a person.
     on_review: ``"continue"`` (other work goes on while items wait for a
@@ -109,6 +117,7 @@ class Controller:
         rating: str | Callable[[KnowledgeSource, tuple[Entry, ...]], float] | None = None,
         durability: str = "interval",
         flush_interval: float = 1.0,
+        contexts: str | None = None,
         policies: Iterable[Policy] = (),
         escalations: Iterable[Escalation] = (),
         on_review: str = "continue",
@@ -143,6 +152,9 @@ class Controller:
         if on_review not in ("continue", "pause"):
             raise ConfigurationError("on_review", f"must be 'continue' or 'pause', not {on_review!r}")
         self.on_review = on_review
+        if contexts not in (None, "depth_first", "fewest_alternatives", "most_confident"):
+            raise ConfigurationError("contexts", f"must be None, 'depth_first', 'fewest_alternatives' or 'most_confident', not {contexts!r}")
+        self.context_order = contexts
         self._entry_escalations = [e for e in self.escalations if e.rule is not None]
         self._held = 0
         self._sources: dict[str, KnowledgeSource] = {}
@@ -510,7 +522,9 @@ class Controller:
                         ops, source=source.name, activation=activation.id,
                         default_supports=(triggers[0].id,) if len(triggers) == 1 else tuple(t.id for t in triggers),
                         default_context=triggers[0].context,
-                    ) if ops else ()
+                    ) if ops else []
+                    if activation.worlds:
+                        written = list(written) + self._apply_worlds(activation)
                     activation.state = DONE
                     activation.produced = tuple(e.id for e in written)
                     counts["contributions"] += len(written)
@@ -528,6 +542,7 @@ class Controller:
                 except (ContributionError, ValidationError) as exc:
                     activation.state = FAILED
                     activation.error = _describe(exc)
+                    activation.worlds = []
             activation.result = None
             breaker = self._breakers.get(source.name) if self._breakers else None
             if breaker is not None:
@@ -607,7 +622,7 @@ class Controller:
         source = activation.source
         if out is None:
             return []
-        if isinstance(out, (Post, Revise, Retract)):
+        if isinstance(out, (Post, Revise, Retract, Fork, FailContext, PromoteContext)):
             items: Sequence[Any] = (out,)
         elif isinstance(out, (list, tuple)):
             items = out
@@ -621,6 +636,9 @@ class Controller:
         bb = self.blackboard
         for item in items:
             tp = type(item)
+            if tp is Fork or tp is FailContext or tp is PromoteContext:
+                activation.worlds.append(self._check_world_op(activation, item, writes))
+                continue
             if tp is Post:
                 space = item.space
                 op: tuple[Any, ...] = ("post", space, item.value, item.key, item.confidence, item.supports, item.context)
@@ -639,6 +657,47 @@ class Controller:
                     continue
             ops.append(op)
         return ops
+
+    def _check_world_op(self, activation: Activation, item: Any, writes: Sequence[str]) -> Any:
+        """Check a context contribution before anything of the activation is applied."""
+        if type(item) is Fork:
+            if not item.alternatives:
+                raise ContributionError(activation.source.name, "fork() needs at least one alternative")
+            for alt in item.alternatives:
+                if not isinstance(alt, Alternative):
+                    raise ContributionError(activation.source.name, f"{alt!r} is not an alternative(...)")
+                for p in alt.posts:
+                    if type(p) is not Post:
+                        raise ContributionError(activation.source.name, f"an alternative holds only post(...) contributions, not {p!r}")
+                    if p.space not in writes:
+                        raise ContributionError(activation.source.name, f"may write {list(writes)}, not {p.space!r} (in alternative {alt.label!r})")
+        return item
+
+    def _apply_worlds(self, activation: Activation) -> list[Entry]:
+        """Open, fail or promote contexts as the activation asked; returns what was posted."""
+        bb = self.blackboard
+        source = activation.source.name
+        trigger = activation.triggers[0]
+        supports = tuple(t.id for t in activation.triggers)
+        written: list[Entry] = []
+        for item in activation.worlds:
+            if type(item) is Fork:
+                count = len(item.alternatives)
+                for alt in item.alternatives:
+                    ctx = bb.open_context(trigger.context, alt.label, alternatives=count,
+                                          confidence=alt.confidence, source=source, activation=activation.id)
+                    ops = [("post", p.space, p.value, p.key, p.confidence, p.supports, None) for p in alt.posts]
+                    written += bb.transact(ops, source=source, activation=activation.id,
+                                           default_supports=supports, default_context=ctx.id)
+            elif type(item) is FailContext:
+                target = trigger.context if item.context is None else item.context
+                if bb.context(target).status == "open":
+                    bb.fail_context(target, reason=item.reason, source=source, activation=activation.id)
+            else:
+                bb.promote_context(trigger.context if item.context is None else item.context,
+                                   source=source, activation=activation.id)
+        activation.worlds = []
+        return written
 
     def _check_policies(self, item: Any, space: str | None, activation: Activation) -> tuple[str, str] | None:
         bb = self.blackboard
@@ -767,11 +826,22 @@ class Controller:
     def _queue(self, source: KnowledgeSource, entry: Entry, rating: Any, cycle: int, agenda: Agenda) -> None:
         triggers = (entry,)
         value = source.priority + entry.confidence if rating is None else rating(source, triggers)
+        if entry.context and self.context_order is not None:
+            value += self._context_bonus(entry.context)
         activation = Activation(self._next_activation, source, triggers, value, cycle)
         if agenda.add(activation):
             self._next_activation += 1
             if source.retrigger_on_revision:
                 self._retriggers.setdefault(entry.id, []).append(source)
+
+    def _context_bonus(self, context: int) -> float:
+        ctx = self.blackboard.context(context)
+        bonus = 1000.0 * ctx.depth
+        if self.context_order == "fewest_alternatives":
+            bonus -= 10.0 * ctx.alternatives
+        elif self.context_order == "most_confident":
+            bonus += 10.0 * ctx.confidence
+        return bonus
 
     def _goal_met(self, goal: Any, goal_hits: list[Entry]) -> bool:
         if isinstance(goal, _GoalRule):

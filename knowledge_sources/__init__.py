@@ -7,13 +7,23 @@ Public surface::
     KnowledgeSource     base class for sources declared as classes
     post, revise, retract
                         build contributions (Post, Revise, Retract)
+    fork, alternative, fail_context, promote_context
+                        hypothetical reasoning with contexts
     ReadView            what an action receives besides its trigger
     compile_rule        parse a rule-engine expression (used for goals too)
     errors              SourceDefinitionError, PreconditionError,
                         DuplicateSourceError
 """
 
+from ._contributions import Alternative as Alternative
 from ._contributions import Contribution as Contribution
+from ._contributions import FailContext as FailContext
+from ._contributions import Fork as Fork
+from ._contributions import PromoteContext as PromoteContext
+from ._contributions import alternative as alternative
+from ._contributions import fail_context as fail_context
+from ._contributions import fork as fork
+from ._contributions import promote_context as promote_context
 from ._contributions import Post as Post
 from ._contributions import Retract as Retract
 from ._contributions import Revise as Revise
@@ -29,6 +39,14 @@ from ._source import knowledge_source as knowledge_source
 from ._view import ReadView as ReadView
 
 __all__ = [
+    "Alternative",
+    "FailContext",
+    "Fork",
+    "PromoteContext",
+    "alternative",
+    "fail_context",
+    "fork",
+    "promote_context",
     "Contribution",
     "DuplicateSourceError",
     "KnowledgeSource",

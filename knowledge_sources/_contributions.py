@@ -71,7 +71,58 @@ class Retract:
         return f"Retract({self.entry!r}, reason={self.reason!r})"
 
 
-Contribution = Post | Revise | Retract
+class Alternative:
+    """One world of a :class:`Fork`: a label and the entries posted in it."""
+
+    __slots__ = ("label", "posts", "confidence")
+
+    def __init__(self, label: str, posts: list[Post] | tuple[Post, ...], confidence: float = 1.0) -> None:
+        self.label = label
+        self.posts = tuple(posts)
+        self.confidence = confidence
+
+    def __repr__(self) -> str:
+        return f"Alternative({self.label!r}, {len(self.posts)} posts, confidence={self.confidence!r})"
+
+
+class Fork:
+    """Open one child context per alternative, under the trigger's context."""
+
+    __slots__ = ("alternatives",)
+
+    def __init__(self, alternatives: list[Alternative] | tuple[Alternative, ...]) -> None:
+        self.alternatives = tuple(alternatives)
+
+    def __repr__(self) -> str:
+        return f"Fork({list(self.alternatives)!r})"
+
+
+class FailContext:
+    """The trigger's context (or ``context``) holds a contradiction: fail it."""
+
+    __slots__ = ("context", "reason")
+
+    def __init__(self, reason: str, context: int | None = None) -> None:
+        self.reason = reason
+        self.context = context
+
+    def __repr__(self) -> str:
+        return f"FailContext({self.reason!r}, context={self.context!r})"
+
+
+class PromoteContext:
+    """The trigger's context (or ``context``) reached the goal: it is the answer."""
+
+    __slots__ = ("context",)
+
+    def __init__(self, context: int | None = None) -> None:
+        self.context = context
+
+    def __repr__(self) -> str:
+        return f"PromoteContext(context={self.context!r})"
+
+
+Contribution = Post | Revise | Retract | Fork | FailContext | PromoteContext
 
 
 def post(space: str, value: Any, *, key: str | None = None, confidence: float = 1.0,
@@ -90,3 +141,23 @@ def revise(entry: int | Entry, *, value: Any = UNSET, confidence: Any = UNSET,
 def retract(entry: int | Entry, reason: str = "") -> Retract:
     """A contribution that retracts an entry."""
     return Retract(entry, reason)
+
+
+def alternative(label: str, *posts: Post, confidence: float = 1.0) -> Alternative:
+    """One alternative world for :func:`fork`, with what is posted in it."""
+    return Alternative(label, posts, confidence)
+
+
+def fork(*alternatives: Alternative) -> Fork:
+    """Hypothetical reasoning: open a child context per alternative ("suppose r1c1 = 4")."""
+    return Fork(alternatives)
+
+
+def fail_context(reason: str, context: int | None = None) -> FailContext:
+    """A contradiction: the context and everything posted in it are retracted."""
+    return FailContext(reason, context)
+
+
+def promote_context(context: int | None = None) -> PromoteContext:
+    """The context reached the goal: its entries are the answer."""
+    return PromoteContext(context)

@@ -1,45 +1,37 @@
-"""Sudoku by constraint propagation: independent knowledge sources on a blackboard.
+"""Sudoku on the blackboard: propagation by independent sources, search by contexts.
 
-The grid lives on the blackboard, one entry per cell and space::
+Each world (context) holds one ``grid`` entry: the candidates of the 81
+cells as bitmasks (bit d set: digit d still possible), the digits decided,
+and the decided cells whose digit has not yet been removed from their peers.
+Every deduction is a revision of the grid (a new version; the old one stays,
+superseded), so the event log tells the whole story of a solve.
 
-    cell            key "r1c1": {"row", "col", "box", "digits", "count"}, the
-                    candidates still possible; every elimination is a revision
-                    (a new version of the entry, the old one superseded)
-    digit           key "r1c1": {"row", "col", "box", "digit"}, posted when the
-                    cell is decided
-    contradiction   key like "empty:r1c1": {"kind", "unit", "digit", "cells",
-                    "reason"}; the grid, as far as the blackboard knows it,
-                    has no solution
+Sources, each a single pass over its trigger's grid, none looping to a
+solution::
 
-The sources each make a few point reads (``view.find(space, key)``) and a
-few contributions per activation; none loops over the grid or solves on its
-own::
+    contradiction        a cell with no candidate, a digit twice in a unit, or
+                         a digit with no place left in a unit: in a hypothetical
+                         context it fails the context (everything posted in it is
+                         retracted, and a parent whose alternatives all failed
+                         fails too); in the root it is posted: no solution
+    candidate_elimination   remove the digits just decided from their peers
+    naked_single         a cell with one candidate left: decide it
+    hidden_single        a digit with one place left in a unit: decide it there
+    solution             every cell decided, nothing contradicts: post the
+                         solution and promote the context
+    hypothesis           nothing else applies: open one child context per
+                         candidate of the cell with the fewest candidates
+                         ("suppose r1c1 = 4")
 
-    candidate_elimination   on a decided digit: remove it from the candidates
-                            of its 20 peers, restrict its own cell to it
-    naked_single            a cell with ``count == 1``: decide it
-    hidden_single           on a revised cell: in each of its three units, a
-                            digit with one place left is decided there (a
-                            digit with no place left is a contradiction)
-    empty_cell              a cell with ``count == 0``: a contradiction
-    duplicate_digit         a decided digit equal to a decided peer's, or two
-                            digits decided for one cell (also when conflict
-                            resolution superseded one of them): a contradiction
+Search happens only through contexts on the blackboard: the hypothesis source
+forks, the contradiction source fails worlds, and the controller works
+depth first on the most promising world (``contexts="fewest_alternatives"``).
+Opening a context copies nothing: a child sees its parent's entries until it
+posts its own grid version.
 
-Only propagation, no search: a puzzle that singles cannot finish ends
-``stuck``. Every source reads in the context of its trigger and writes there
-(posts default to the trigger's context, revisions keep it), so hypothetical
-contexts for guessing can be added without changing the sources.
-
-The checks are state-based (``hidden_single`` recounts the three units of
-the revised cell rather than following the digit just removed): an
-activation whose trigger is revised again before it runs is obviated, and
-the newest version's activation then still sees every earlier removal.
-
-Concurrency: two eliminations computed in the same cycle may revise the
-same cell; the controller applies the first and runs the second again on
-the new version (it is *requeued*), so no elimination is lost. A solution
-is checked before it is reported.
+Public: :func:`parse`, :func:`check`, :func:`format_grid`, :func:`spaces`,
+:func:`sources`, :func:`load`, :func:`solve`, :func:`resume`,
+:class:`SudokuResult`, :class:`SudokuError`.
 """
 
 from __future__ import annotations
@@ -51,7 +43,7 @@ from typing import Any
 
 from blackboard import Blackboard, BlackboardError, Entry, Space
 
-from ._contributions import Contribution, post, revise
+from ._contributions import Contribution, alternative, fail_context, fork, post, promote_context, revise
 from ._source import KnowledgeSource, knowledge_source
 from ._view import ReadView
 
@@ -68,8 +60,8 @@ __all__ = [
     "spaces",
 ]
 
-STATUSES = ("solved", "no_solution", "stuck", "invalid")
 _RUN_OPTIONS = ("max_cycles", "max_activations", "max_seconds")
+ALL = 0b1111111110  # bits 1..9
 
 
 class SudokuError(BlackboardError, ValueError):
@@ -121,203 +113,19 @@ _AREA: dict[str, tuple[str, ...]] = {
 del _key, _seen, _name, _keys, _k
 
 
-def _cell_value(key: str, digits: list[int]) -> dict[str, Any]:
-    row, col, box = _POS[key]
-    return {"row": row, "col": col, "box": box, "digits": digits, "count": len(digits)}
+
+_UNIT_CELLS: tuple[tuple[int, ...], ...] = tuple(tuple(_INDEX[k] for k in keys) for _, keys in _ALL_UNITS)
+_UNIT_NAMES: tuple[str, ...] = tuple(name for name, _ in _ALL_UNITS)
+_PEER_CELLS: tuple[tuple[int, ...], ...] = tuple(tuple(_INDEX[k] for k, _ in _PEERS[key]) for key in KEYS)
+_BIT = {d: 1 << d for d in range(1, 10)}
+_DIGIT = {1 << d: d for d in range(1, 10)}
+_COUNT = [bin(m).count("1") for m in range(1 << 10)]
 
 
-def _digit_value(key: str, digit: int) -> dict[str, Any]:
-    row, col, box = _POS[key]
-    return {"row": row, "col": col, "box": box, "digit": digit}
+def _digits_of(mask: int) -> list[int]:
+    return [d for d in range(1, 10) if mask >> d & 1]
 
 
-def _contradiction(key: str, kind: str, unit: str, digit: int | None,
-                   cells: Sequence[str], reason: str) -> Contribution:
-    return post(
-        "contradiction",
-        {"kind": kind, "unit": unit, "digit": digit, "cells": list(cells), "reason": reason},
-        key=key,
-    )
-
-
-# ----------------------------------------------------------------- spaces
-def spaces() -> list[Space]:
-    """The three spaces of a sudoku blackboard, with their fields declared."""
-    return [
-        Space(
-            "cell",
-            {"row": int, "col": int, "box": int, "digits": list, "count": int},
-            "the candidate digits still possible in one cell (key r1c1..r9c9)",
-        ),
-        Space(
-            "digit",
-            {"row": int, "col": int, "box": int, "digit": int},
-            "the digit decided for one cell (key r1c1..r9c9)",
-        ),
-        Space(
-            "contradiction",
-            {"kind": str, "unit": str, "digit": int, "cells": list, "reason": str},
-            "evidence that the grid has no solution",
-        ),
-    ]
-
-
-# ---------------------------------------------------------------- sources
-def candidate_elimination(entry: Entry, view: ReadView) -> list[Contribution]:
-    """Remove a decided digit from its peers' candidates and restrict its cell to it."""
-    digit = entry.value["digit"]
-    key = entry.key
-    context = entry.context
-    find = view.find
-    out: list[Contribution] = []
-    for peer, _ in _PEERS[key]:
-        for cell in find("cell", peer, context=context):
-            digits = cell.value["digits"]
-            if digit in digits:
-                out.append(revise(cell, value=_cell_value(peer, [d for d in digits if d != digit])))
-    for cell in find("cell", key, context=context):
-        digits = cell.value["digits"]
-        kept = [digit] if digit in digits else []
-        if kept != digits:
-            out.append(revise(cell, value=_cell_value(key, kept)))
-    return out
-
-
-def naked_single(entry: Entry, view: ReadView) -> Contribution | None:
-    """Decide a cell that has one candidate left."""
-    key = entry.key
-    digit = entry.value["digits"][0]
-    decided = view.find("digit", key, context=entry.context)
-    if not decided:
-        return post("digit", _digit_value(key, digit), key=key)
-    others = sorted({e.value["digit"] for e in decided} - {digit})
-    if others:
-        return _contradiction(
-            f"clash:{key}", "clash", f"cell {key}", None, [key],
-            f"{key} was decided as {others[0]} but its only candidate is {digit}",
-        )
-    return None
-
-
-def hidden_single(entry: Entry, view: ReadView) -> list[Contribution] | None:
-    """In each unit of a revised cell, decide a digit that has one place left."""
-    key = entry.key
-    context = entry.context
-    find = view.find
-    cells: dict[str, dict[str, Any]] = {}
-    for k in _AREA[key]:
-        found = find("cell", k, context=context)
-        if not found:
-            return None  # the grid is not (yet) all on the blackboard
-        cells[k] = found[-1].value
-    out: list[Contribution] = []
-    chosen: dict[str, int] = {}
-    for unit, keys in _UNITS[key]:
-        places = [0] * 10
-        where = [""] * 10
-        for k in keys:
-            for d in cells[k]["digits"]:
-                places[d] += 1
-                where[d] = k
-        for d in range(1, 10):
-            n = places[d]
-            if n == 1:
-                k = where[d]
-                if cells[k]["count"] == 1:
-                    continue  # a naked single: that source decides it
-                if k in chosen:
-                    if chosen[k] != d:
-                        out.append(_contradiction(
-                            f"clash:{k}", "clash", f"cell {k}", None, [k],
-                            f"{k} is the only place left for both {chosen[k]} and {d}",
-                        ))
-                    continue
-                if find("digit", k, context=context):
-                    continue  # decided already, its elimination is pending
-                chosen[k] = d
-                out.append(post("digit", _digit_value(k, d), key=k))
-            elif n == 0:
-                name = unit.replace(" ", "")
-                out.append(_contradiction(
-                    f"noplace:{name}:{d}", "no_place", unit, d, list(keys),
-                    f"{d} has no place left in {unit}",
-                ))
-    return out or None
-
-
-def empty_cell(entry: Entry) -> Contribution:
-    """A cell with no candidate left is a contradiction."""
-    key = entry.key
-    return _contradiction(
-        f"empty:{key}", "empty_cell", f"cell {key}", None, [key], f"{key} has no candidate left",
-    )
-
-
-def duplicate_digit(entry: Entry, view: ReadView) -> list[Contribution] | None:
-    """A decided digit equal to a decided peer's (or a second digit in a cell) is a contradiction."""
-    key = entry.key
-    digit = entry.value["digit"]
-    context = entry.context
-    find = view.find
-    out: list[Contribution] = []
-    for other in find("digit", key, context=context):
-        if other.value["digit"] != digit:
-            a, b = sorted((digit, other.value["digit"]))
-            out.append(_contradiction(
-                f"clash:{key}", "clash", f"cell {key}", None, [key],
-                f"{key} was decided as both {a} and {b}",
-            ))
-            break
-    if not entry.active:
-        # Superseded: it lost conflict resolution to another digit claimed for
-        # the same cell in the same cycle. Both were sound deductions, so the
-        # clash above is the contradiction; its peers no longer matter.
-        return out or None
-    for peer, unit in _PEERS[key]:
-        for other in find("digit", peer, context=context):
-            if other.value["digit"] == digit:
-                a, b = sorted((key, peer), key=_INDEX.__getitem__)
-                out.append(_contradiction(
-                    f"duplicate:{unit.replace(' ', '')}:{digit}", "duplicate", unit, digit, [a, b],
-                    f"{digit} is decided twice in {unit}, at {a} and {b}",
-                ))
-                break
-    return out or None
-
-
-# name -> (action, options). Contradictions first, so a run stops early;
-# eliminations before decisions, so a cell revised several times in a row is
-# checked once, on its newest version (the older activations are obviated).
-_SOURCES: dict[str, tuple[Any, dict[str, Any]]] = {
-    "empty_cell": (empty_cell, {
-        "watches": "cell", "when": "count == 0", "writes": "contradiction",
-        "events": ("posted", "revised", "reinstated"), "priority": 40.0,
-    }),
-    "duplicate_digit": (duplicate_digit, {
-        "watches": "digit", "writes": "contradiction",
-        "events": ("posted", "reinstated", "superseded"), "priority": 30.0,
-    }),
-    "candidate_elimination": (candidate_elimination, {
-        "watches": "digit", "writes": "cell",
-        "events": ("posted", "reinstated"), "priority": 20.0,
-    }),
-    "naked_single": (naked_single, {
-        "watches": "cell", "when": "count == 1", "writes": ("digit", "contradiction"),
-        "events": ("posted", "revised", "reinstated"), "priority": 10.0,
-    }),
-    "hidden_single": (hidden_single, {
-        "watches": "cell", "when": "count >= 1", "writes": ("digit", "contradiction"),
-        "events": ("revised", "reinstated"), "priority": 0.0,
-    }),
-}
-
-
-def sources() -> list[KnowledgeSource]:
-    """Fresh knowledge sources of the solver (a new object each call)."""
-    return [knowledge_source(fn, name=name, **options) for name, (fn, options) in _SOURCES.items()]
-
-
-# ------------------------------------------------------------------ grids
 def _read(puzzle: Any, what: str = "puzzle") -> list[int]:
     """81 digits (0 for empty) from text or a sequence of ints; no conflict check."""
     if isinstance(puzzle, str):
@@ -433,101 +241,263 @@ def check(puzzle: str | Sequence[int], solution: str | Sequence[int] | None) -> 
     return all({cells[_INDEX[k]] for k in keys} == full for _, keys in _ALL_UNITS)
 
 
-# -------------------------------------------------------------- the board
-def load(bb: Blackboard, puzzle: str | Sequence[int]) -> list[Entry]:
-    """Post the 81 cells of ``puzzle`` on ``bb`` (root context); returns them.
+# -------------------------------------------------------------- the grid
+def _grid(cand: list[int], digits: list[int], pending: list[int]) -> dict[str, Any]:
+    """A grid value, with the summary fields the preconditions read."""
+    undecided = [i for i in range(81) if not digits[i]]
+    return {
+        "cand": cand,
+        "digits": digits,
+        "pending": pending,
+        "open": len(undecided),
+        "singles": sum(1 for i in undecided if _COUNT[cand[i]] == 1),
+        "empty": sum(1 for m in cand if not m),
+        "queue": len(pending),
+    }
 
-    A given is a cell with that one candidate (``naked_single`` decides it),
-    an empty cell has all nine. The sudoku spaces are declared on ``bb`` if
-    they are not yet. Raises :class:`SudokuError` for an invalid puzzle, or
-    when ``bb`` already holds cells.
-    """
-    cells = parse(puzzle) if isinstance(puzzle, str) else _read(puzzle)
-    if not isinstance(puzzle, str):
-        conflict = _conflict(cells)
-        if conflict is not None:
-            raise SudokuError(_describe_conflict(cells, conflict), conflict[2])
-    if bb.find("cell", KEYS[0]):
-        raise SudokuError("this blackboard already holds a grid (cell r1c1 exists)")
-    declared = bb.spaces
-    missing = [s for s in spaces() if s.name not in declared]
-    if missing:
-        bb.declare(*missing)
-    everything = list(range(1, 10))
-    ops = [
-        ("post", "cell", _cell_value(key, [d] if d else everything), key, 1.0, (), 0)
-        for key, d in zip(KEYS, cells)
+
+def spaces() -> list[Space]:
+    """The spaces of a sudoku run, with the fields their rules read."""
+    grid_fields = {"cand": list, "digits": list, "pending": list, "open": int,
+                   "singles": int, "empty": int, "queue": int}
+    return [
+        Space("grid", fields=grid_fields, description="candidates and decided digits of one world"),
+        Space("contradiction", fields={"reason": str}, description="the root grid has no solution"),
+        Space("solution", fields={"grid": str}, description="a full valid grid"),
     ]
-    return bb.transact(ops, source="puzzle")
 
 
-def _any_contradiction(view: Any) -> list[Entry]:
-    """The goal of a run: stop at the first contradiction (root context)."""
-    return view.find("contradiction")  # type: ignore[no-any-return]
+def _contradiction(value: dict[str, Any]) -> str | None:
+    """Why this grid cannot be completed, or None."""
+    cand, digits = value["cand"], value["digits"]
+    for i in range(81):
+        if not cand[i]:
+            return f"{KEYS[i]} has no candidate left"
+    for u, cells in enumerate(_UNIT_CELLS):
+        seen = 0
+        union = 0
+        for i in cells:
+            d = digits[i]
+            if d:
+                if seen >> d & 1:
+                    return f"{d} twice in {_UNIT_NAMES[u]}"
+                seen |= 1 << d
+            union |= cand[i]
+        if union != ALL:
+            missing = _digits_of(ALL & ~union)
+            return f"{missing[0]} has no place left in {_UNIT_NAMES[u]}"
+    return None
 
 
+@knowledge_source(watches="grid", events=("posted", "revised"), writes=("grid", "contradiction"), priority=50)
+def contradiction(entry: Entry) -> Contribution | None:
+    """A contradiction fails the hypothetical world it is in (or, in the root, is posted)."""
+    reason = _contradiction(entry.value)
+    if reason is None:
+        return None
+    if entry.context:
+        return fail_context(reason)
+    return post("contradiction", {"reason": reason}, key="root")
+
+
+@knowledge_source(watches="grid", events=("posted", "revised"), when="queue > 0 and empty == 0", priority=40)
+def candidate_elimination(entry: Entry) -> Contribution | None:
+    """Remove each newly decided digit from the candidates of its 20 peers."""
+    value = entry.value
+    cand = list(value["cand"])
+    for i in value["pending"]:
+        off = ~_BIT[value["digits"][i]]
+        for j in _PEER_CELLS[i]:
+            cand[j] &= off
+    return revise(entry, value=_grid(cand, value["digits"], []))
+
+
+@knowledge_source(watches="grid", events=("posted", "revised"), when="singles > 0 and queue == 0 and empty == 0", priority=30)
+def naked_single(entry: Entry) -> Contribution | None:
+    """Decide every cell with a single candidate left."""
+    value = entry.value
+    cand, digits = value["cand"], list(value["digits"])
+    pending = []
+    for i in range(81):
+        if not digits[i] and _COUNT[cand[i]] == 1:
+            digits[i] = _DIGIT[cand[i]]
+            pending.append(i)
+    return revise(entry, value=_grid(cand, digits, pending))
+
+
+@knowledge_source(watches="grid", events=("posted", "revised"), when="open > 0 and singles == 0 and queue == 0 and empty == 0", priority=20)
+def hidden_single(entry: Entry) -> Contribution | None:
+    """Decide each digit that has a single place left in a unit."""
+    value = entry.value
+    cand, digits = list(value["cand"]), list(value["digits"])
+    pending = []
+    for cells in _UNIT_CELLS:
+        once = twice = 0
+        for i in cells:
+            m = cand[i]
+            twice |= once & m
+            once |= m
+        only = once & ~twice
+        if not only:
+            continue
+        for i in cells:
+            m = cand[i] & only
+            if m and not digits[i] and _COUNT[m] == 1:
+                digits[i] = _DIGIT[m]
+                cand[i] = m
+                pending.append(i)
+    if not pending:
+        return None
+    return revise(entry, value=_grid(cand, digits, pending))
+
+
+@knowledge_source(watches="grid", events=("posted", "revised"), writes=("grid", "solution"), when="open == 0 and queue == 0 and empty == 0", priority=45)
+def solution(entry: Entry) -> list[Contribution] | None:
+    """A full grid that contradicts nothing is a solution: post it and promote its world."""
+    if _contradiction(entry.value) is not None:
+        return None
+    grid = "".join(map(str, entry.value["digits"]))
+    out: list[Contribution] = [post("solution", {"grid": grid}, key="solution")]
+    if entry.context:
+        out.append(promote_context())
+    return out
+
+
+@knowledge_source(watches="grid", events=("posted", "revised"), when="open > 0 and singles == 0 and queue == 0 and empty == 0", priority=0)
+def hypothesis(entry: Entry, view: ReadView) -> Contribution | None:
+    """Nothing else applies: suppose each candidate of the cell with the fewest, one world each."""
+    value = entry.value
+    cand, digits = value["cand"], value["digits"]
+    best, fewest = -1, 10
+    for i in range(81):
+        if not digits[i]:
+            n = _COUNT[cand[i]]
+            if n < fewest:
+                best, fewest = i, n
+    if best < 0 or fewest < 2:
+        return None
+    worlds = []
+    for d in _digits_of(cand[best]):
+        child_cand = list(cand)
+        child_cand[best] = _BIT[d]
+        child_digits = list(digits)
+        child_digits[best] = d
+        worlds.append(alternative(
+            f"{KEYS[best]}={d}",
+            post("grid", _grid(child_cand, child_digits, [best]), key="grid", confidence=1.0 / fewest),
+            confidence=1.0 / fewest,
+        ))
+    return fork(*worlds)
+
+
+def sources() -> list[KnowledgeSource]:
+    """The sudoku knowledge sources (new objects at each call)."""
+    return [
+        knowledge_source(contradiction._function, name="contradiction", watches="grid",
+                         events=("posted", "revised"), writes=("grid", "contradiction"), priority=50),
+        knowledge_source(solution._function, name="solution", watches="grid", events=("posted", "revised"),
+                         writes=("grid", "solution"), when=solution.when, priority=45),
+        knowledge_source(candidate_elimination._function, name="candidate_elimination", watches="grid",
+                         events=("posted", "revised"), when=candidate_elimination.when, priority=40),
+        knowledge_source(naked_single._function, name="naked_single", watches="grid",
+                         events=("posted", "revised"), when=naked_single.when, priority=30),
+        knowledge_source(hidden_single._function, name="hidden_single", watches="grid",
+                         events=("posted", "revised"), when=hidden_single.when, priority=20),
+        knowledge_source(hypothesis._function, name="hypothesis", watches="grid",
+                         events=("posted", "revised"), when=hypothesis.when, priority=0),
+    ]
+
+
+def load(bb: Blackboard, puzzle: str | Sequence[int]) -> Entry:
+    """Post the puzzle's grid in the root context; returns the grid entry."""
+    cells = parse(puzzle) if isinstance(puzzle, str) else _read(puzzle)
+    if bb.find("grid", "grid", status=None):
+        raise SudokuError(f"run {bb.run_id} already holds a grid")
+    missing = [s for s in spaces() if s.name not in bb.spaces]
+    if missing and bb.spaces:
+        bb.declare(*missing)
+    cand = [_BIT[d] if d else ALL for d in cells]
+    pending = [i for i in range(81) if cells[i]]
+    return bb.post("grid", _grid(cand, list(cells), pending), key="grid", source="puzzle")
+
+
+# ------------------------------------------------------------------ solving
 @dataclass(frozen=True)
 class SudokuResult:
     """What :func:`solve` found.
 
     ``status``: ``solved`` (``solution`` is the checked 81-digit grid),
-    ``no_solution`` (a contradiction was derived; ``contradictions`` says
-    which), ``stuck`` (propagation alone could not finish, or a budget ran
-    out) or ``invalid`` (the givens contradict each other; nothing was run).
-    ``grid`` holds the digits decided, 0 where undecided. ``seconds`` is the
-    whole call (opening the blackboard included), ``run_seconds`` the
-    controller's run alone. ``run_id`` is None when nothing was run.
+    ``no_solution`` (every world was refuted; ``contradictions`` says why),
+    ``stuck`` (a budget ran out first) or ``invalid`` (the givens contradict
+    each other; nothing was run). ``contexts`` counts the hypothetical worlds
+    opened. ``seconds`` is the whole call, ``run_seconds`` the controller's run.
     """
 
     puzzle: str
     status: str
     solution: str | None
-    grid: list[list[int]]
     seconds: float
     activations: int
     run_id: int | None
     path: str
     contradictions: tuple[str, ...] = ()
     run_seconds: float = 0.0
+    contexts: int = 0
 
     @property
     def solved(self) -> bool:
         return self.status == "solved"
 
+    def to_json(self) -> dict[str, Any]:
+        """The one JSON object the command line prints for a puzzle."""
+        return {
+            "puzzle": self.puzzle, "status": self.status, "solution": self.solution,
+            "seconds": round(self.seconds, 6), "activations": self.activations,
+            "contexts": self.contexts, "run_id": self.run_id, "db": self.path,
+        }
+
     def __str__(self) -> str:
-        shown = self.solution or "".join(str(d) if d else "." for row in self.grid for d in row)
+        shown = self.solution or self.puzzle
         return (
-            f"{self.status} in {self.seconds:.3f} s, {self.activations} activations "
-            f"(run {self.run_id} in {self.path})\n{format_grid(shown)}"
+            f"{self.status} in {self.seconds:.3f} s, {self.activations} activations, "
+            f"{self.contexts} contexts (run {self.run_id} in {self.path})\n{format_grid(shown)}"
         )
 
 
-def solve(puzzle: str | Sequence[int], path: Any = None, **controller_options: Any) -> SudokuResult:
-    """Solve ``puzzle`` by propagation on a blackboard in memory or in ``path``.
+def _goal(view: Any) -> list[Entry]:
+    return view.find("solution", "solution") or [e for e in view.entries("solution")]
 
-    ``controller_options`` go to :class:`~controller.Controller`, except ``max_cycles``,
-    ``max_activations`` and ``max_seconds``, which go to its ``run``. A file
-    gets a new run per call. Raises :class:`SudokuError` for a malformed
-    puzzle; givens that contradict each other give the status ``invalid``.
-    """
+
+def _controller(bb: Blackboard, options: dict[str, Any]) -> Any:
     from controller import Controller  # here: controller imports this package
 
+    options.setdefault("concurrency", 1)
+    options.setdefault("contexts", "fewest_alternatives")
+    return Controller(bb, sources(), **options)
+
+
+def solve(puzzle: str | Sequence[int], path: Any = None, **controller_options: Any) -> SudokuResult:
+    """Solve ``puzzle`` on a blackboard in memory or in ``path`` (a new run per call).
+
+    ``controller_options`` go to :class:`~controller.Controller` (defaults
+    here: ``concurrency=1``, ``contexts="fewest_alternatives"``), except
+    ``max_cycles``, ``max_activations`` and ``max_seconds``, which go to its
+    ``run``. A malformed puzzle raises :class:`SudokuError`; givens that
+    contradict each other give the status ``invalid``.
+    """
     started = time.perf_counter()
     cells = _read(puzzle)
     text = _text(cells)
     run_options = {k: controller_options.pop(k) for k in _RUN_OPTIONS if k in controller_options}
     conflict = _conflict(cells)
     if conflict is not None:
-        return SudokuResult(
-            text, "invalid", None, _rows(cells), time.perf_counter() - started, 0, None,
-            ":memory:" if path in (None, ":memory:") else str(path),
-            (_describe_conflict(cells, conflict),),
-        )
+        return SudokuResult(text, "invalid", None, time.perf_counter() - started, 0, None,
+                            ":memory:" if path in (None, ":memory:") else str(path),
+                            (_describe_conflict(cells, conflict),))
     bb = Blackboard(path, spaces=spaces(), problem={"domain": "sudoku", "puzzle": text})
     try:
         load(bb, cells)
-        controller = Controller(bb, sources(), **controller_options)
-        run = controller.run(goal=_any_contradiction, **run_options)
+        run = _controller(bb, controller_options).run(goal=_goal, **run_options)
         result = _outcome(bb, text, cells, run, started)
     finally:
         bb.close()
@@ -537,22 +507,19 @@ def solve(puzzle: str | Sequence[int], path: Any = None, **controller_options: A
 def resume(path: Any, run: int | None = None, **controller_options: Any) -> SudokuResult:
     """Continue an interrupted :func:`solve` on a file from its last commit.
 
-    ``run`` picks the run (default: the newest sudoku run not finished).
-    Nothing committed is lost and no activation whose contributions were
-    committed runs again; the result is what :func:`solve` would return.
+    ``run`` picks the run (default: the newest unfinished one). Nothing
+    committed is lost and no activation whose contributions were committed
+    runs again; the result is what :func:`solve` would have returned.
     """
-    from controller import Controller
-
     started = time.perf_counter()
     run_options = {k: controller_options.pop(k) for k in _RUN_OPTIONS if k in controller_options}
     bb = Blackboard(path, run=_unfinished_run(path, run))
     try:
         text = _problem_puzzle(bb)
         cells = _read(text)
-        if not bb.find("cell", status=None):  # killed before the grid was first committed
+        if not bb.find("grid", "grid", status=None):  # killed before the grid was first committed
             load(bb, cells)
-        controller = Controller(bb, sources(), **controller_options)
-        outcome = controller.run(goal=_any_contradiction, **run_options)
+        outcome = _controller(bb, controller_options).run(goal=_goal, **run_options)
         result = _outcome(bb, text, cells, outcome, started)
     finally:
         bb.close()
@@ -579,33 +546,23 @@ def _problem_puzzle(bb: Blackboard) -> str:
 
 def _outcome(bb: Blackboard, text: str, cells: list[int], run: Any, started: float) -> SudokuResult:
     """Read the answer off the blackboard after a run."""
-    decided = [0] * 81
-    clash = False
-    for e in bb.find("digit"):
-        i = _INDEX[e.key]
-        if decided[i] and decided[i] != e.value["digit"]:
-            clash = True
-        decided[i] = e.value["digit"]
-    contradictions = tuple(e.value["reason"] for e in bb.find("contradiction"))
-    solution = None
-    if contradictions or clash:
-        status = "no_solution"
-    elif 0 in decided:
-        status = "stuck"
-    elif check(cells, decided):
-        status, solution = "solved", _text(decided)
-    else:  # every deduction is sound, so a full wrong grid means none exists
-        status = "no_solution"
-        contradictions = ("the decided digits do not form a valid grid",)
+    found = [e for e in bb.entries("solution") if check(cells, e.value["grid"])]
+    contradictions = tuple(e.value["reason"] for e in bb.entries("contradiction"))
+    if found:
+        status, solution = "solved", found[0].value["grid"]
+    elif contradictions or bb.exhausted():
+        status, solution = "no_solution", None
+        if not contradictions:
+            contradictions = ("every alternative led to a contradiction",)
+    else:
+        status, solution = "stuck", None
     bb.log("sudoku_result", source="sudoku", details={
         "status": status, "solution": solution, "contradictions": list(contradictions),
     })
     return SudokuResult(
-        text, status, solution, _rows(decided), time.perf_counter() - started,
-        bb.activations, bb.run_id, bb.path, contradictions, run.seconds,
+        text, status, solution, time.perf_counter() - started, bb.activations, bb.run_id,
+        bb.path, contradictions, run.seconds, len(bb.contexts()) - 1,
     )
 
 
-def _rows(cells: Sequence[int]) -> list[list[int]]:
-    return [list(cells[r * 9:r * 9 + 9]) for r in range(9)]
-
+# ------------------------------------------------------------ text and checks
