@@ -17,6 +17,8 @@ WORKLOADS: dict[str, str] = {
     "W2": "benchmarks.w2",
     "W3": "benchmarks.w3",
     "W4": "benchmarks.w4",
+    "W5": "benchmarks.w5",
+    "W6": "benchmarks.w6",
     "W7": "benchmarks.w7",
 }
 

@@ -29,6 +29,7 @@ from ._errors import StaleEntryError as StaleEntryError
 from ._errors import UnknownSpaceError as UnknownSpaceError
 from ._errors import ValidationError as ValidationError
 from ._models import ActivationRow as ActivationRow
+from ._models import BatchRow as BatchRow
 from ._models import ContextRow as ContextRow
 from ._models import EntryRow as EntryRow
 from ._models import EventRow as EventRow
@@ -36,6 +37,7 @@ from ._models import RunRow as RunRow
 from ._review import Review as Review
 from ._store import UNSET as UNSET
 from ._store import Blackboard as Blackboard
+from ._store import RunArchive as RunArchive
 from ._store import read_runs as read_runs
 from ._store import verify as verify
 from ._chain import BrokenLink as BrokenLink
@@ -46,6 +48,7 @@ __all__ = [
     "UNSET",
     "ROOT_CONTEXT",
     "ActivationRow",
+    "BatchRow",
     "Blackboard",
     "BrokenLink",
     "BlackboardError",
@@ -62,6 +65,7 @@ __all__ = [
     "NotABlackboardError",
     "QueryError",
     "Review",
+    "RunArchive",
     "RunRow",
     "Space",
     "StaleEntryError",

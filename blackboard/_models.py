@@ -123,7 +123,24 @@ class ContextRow(_Base, table=True):
     cycle: int = Field(sa_column=Column(Integer))
 
 
-TABLES: tuple[type[Any], ...] = (MetaRow, RunRow, EntryRow, EventRow, ActivationRow, ContextRow)
+class BatchRow(_Base, table=True):
+    """One problem of a batch: what became of it, and which run holds its work."""
+
+    __tablename__ = "bb_batch"
+    batch: str = Field(sa_column=Column(String, primary_key=True))
+    item: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    domain: str = Field(sa_column=Column(String))
+    problem: str = Field(sa_column=Column(Text))
+    status: str = Field(sa_column=Column(String))
+    seconds: float = Field(sa_column=Column(Double))
+    activations: int = Field(sa_column=Column(Integer))
+    run: int | None = Field(default=None, sa_column=Column(Integer))
+    result: str | None = Field(default=None, sa_column=Column(Text))
+    worker: str | None = Field(default=None, sa_column=Column(String))
+    finished_at: datetime | None = Field(default=None)
+
+
+TABLES: tuple[type[Any], ...] = (MetaRow, RunRow, EntryRow, EventRow, ActivationRow, ContextRow, BatchRow)
 TABLE_NAMES = tuple(t.__tablename__ for t in TABLES)
 COLUMNS: dict[str, tuple[str, ...]] = {
     t.__tablename__: tuple(c.name for c in t.__table__.columns) for t in TABLES  # type: ignore[attr-defined]

@@ -977,6 +977,15 @@ class Blackboard:
         except duckdb.Error as exc:
             raise QueryError(query, str(exc).splitlines()[0]) from None
 
+    def export_run(self) -> dict[str, pa.Table]:
+        """This run's rows of every table, as Arrow tables (to move a run to another file)."""
+        self.flush()
+        con = self._live()
+        tables = {name: con.sql(f"SELECT * FROM {name} WHERE run = {self.run_id}").to_arrow_table()
+                  for name in ("bb_entry", "bb_event", "bb_activation", "bb_context")}
+        tables["bb_run"] = con.sql(f"SELECT * FROM bb_run WHERE id = {self.run_id}").to_arrow_table()
+        return tables
+
     def parse_sql(self, query: str) -> str:
         """DuckDB's parse of ``query`` as JSON (``json_serialize_sql``); SELECTs only."""
         try:
@@ -1580,3 +1589,82 @@ def verify(path: str | os.PathLike[str]) -> VerifyReport:
         raise BlackboardFileError(target, f"cannot read it to verify ({str(exc).splitlines()[0]})") from None
     finally:
         con.close()
+
+
+class RunArchive:
+    """A blackboard file that whole runs are added to (batch runs merge here).
+
+    DuckDB files have a single writer: batch workers solve in memory, export
+    their run (:meth:`Blackboard.export_run`) and the parent adds it here
+    under a fresh run id, with its batch record, in one transaction.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self._con: duckdb.DuckDBPyConnection | None = _connect(self.path)
+
+    def add_run(self, tables: Mapping[str, pa.Table], record: Mapping[str, Any]) -> int:
+        """Store an exported run under a new run id, and its ``bb_batch`` record; returns the id."""
+        con = self._live()
+        try:
+            con.begin()
+            (run_id,) = _one(con.execute("SELECT nextval('bb_run_id')"))
+            for name in ("bb_run", "bb_entry", "bb_event", "bb_activation", "bb_context"):
+                table = tables.get(name)
+                if table is None or table.num_rows == 0:
+                    continue
+                column = "id" if name == "bb_run" else "run"
+                _bb_rows = table.set_column(table.column_names.index(column), column,
+                                            pa.array([run_id] * table.num_rows, table.schema.field(column).type))
+                con.execute(f"INSERT INTO {name} SELECT * FROM _bb_rows")
+            self._record(con, {**record, "run": run_id})
+            con.commit()
+        except duckdb.Error as exc:
+            con.rollback()
+            raise BlackboardFileError(self.path, f"storing a run failed: {exc}") from None
+        return int(run_id)
+
+    def add_record(self, record: Mapping[str, Any]) -> None:
+        """A batch record without a run (a problem that could not be run)."""
+        con = self._live()
+        con.begin()
+        self._record(con, record)
+        con.commit()
+
+    def _record(self, con: duckdb.DuckDBPyConnection, record: Mapping[str, Any]) -> None:
+        con.execute("DELETE FROM bb_batch WHERE batch = ? AND item = ?", [record["batch"], record["item"]])
+        con.execute(
+            "INSERT INTO bb_batch VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [record["batch"], record["item"], record["domain"], record["problem"], record["status"],
+             record["seconds"], record["activations"], record.get("run"),
+             json.dumps(record.get("result"), default=str), record.get("worker"), _now()],
+        )
+
+    def done(self, batch: str) -> dict[int, dict[str, Any]]:
+        """The finished items of a batch: item -> its stored result."""
+        rows = self._live().execute(
+            "SELECT item, result FROM bb_batch WHERE batch = ?", [batch]).fetchall()
+        return {int(item): json.loads(result) for item, result in rows}
+
+    def sql(self, query: str, params: Any = None) -> pa.Table:
+        try:
+            relation = self._live().sql(query, params=params)
+        except duckdb.Error as exc:
+            raise QueryError(query, str(exc).splitlines()[0]) from None
+        return relation.to_arrow_table() if relation is not None else pa.table({})
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def __enter__(self) -> RunArchive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _live(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            raise ClosedBlackboardError()
+        return self._con

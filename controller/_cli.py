@@ -2,7 +2,8 @@
 
 ::
 
-    blackboard solve sudoku PUZZLE [--db PATH] [--json]
+    blackboard solve sudoku|tracking|triage PROBLEM [--db PATH] [--json]
+    blackboard batch sudoku|tracking|triage SOURCE --workers N --db PATH [--json]
     blackboard resume PATH [--run ID] [--json]
     blackboard show PATH [--run ID] [--json]
     blackboard review PATH list|approve|reject|edit [ID] [--by NAME] [--reason TEXT] [--value JSON]
@@ -25,6 +26,8 @@ from typing import Any
 
 from blackboard import Blackboard, BlackboardError, read_runs, verify
 
+from ._domains import DOMAINS, domain_module
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -34,11 +37,17 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     solve = commands.add_parser("solve", help="solve one problem and print the result")
-    domains = solve.add_subparsers(dest="domain", required=True)
-    sudoku = domains.add_parser("sudoku", help="a 9x9 sudoku: 81 characters, '.' or '0' for empty")
-    sudoku.add_argument("puzzle")
-    sudoku.add_argument("--db", default=None, help="DuckDB file to keep the whole run in (default: memory)")
-    sudoku.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    solve.add_argument("domain", choices=sorted(DOMAINS), help="sudoku: 81 characters; tracking: a scenario file; triage: a case id or JSON")
+    solve.add_argument("problem")
+    solve.add_argument("--db", default=None, help="DuckDB file to keep the whole run in (default: memory)")
+    solve.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+
+    batch = commands.add_parser("batch", help="solve many problems with worker processes into one DuckDB file")
+    batch.add_argument("domain", choices=sorted(DOMAINS))
+    batch.add_argument("source", help="sudoku: a file of puzzles, one a line; tracking: a directory of scenarios; triage: a JSONL file of cases")
+    batch.add_argument("--workers", type=int, default=1)
+    batch.add_argument("--db", required=True, help="the DuckDB file every run goes into")
+    batch.add_argument("--json", action="store_true", help="one JSON object a line on stdout, per problem")
 
     show = commands.add_parser("show", help="summarise the runs stored in a blackboard file")
     show.add_argument("path")
@@ -76,7 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "solve":
-            return _solve_sudoku(args)
+            return _solve(args)
+        if args.command == "batch":
+            return _batch(args)
         if args.command == "show":
             return _show(args)
         if args.command == "verify":
@@ -91,40 +102,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def _solve_sudoku(args: argparse.Namespace) -> int:
-    from knowledge_sources import sudoku
+SUCCESS = ("solved", "tracked", "decided")
 
-    return _print_sudoku(sudoku.solve(args.puzzle, path=args.db), args.json)
+
+def _solve(args: argparse.Namespace) -> int:
+    module = domain_module(args.domain)
+    return _print_result(module.solve(args.problem, path=args.db), args.json)
 
 
 def _resume(args: argparse.Namespace) -> int:
     from ._resume import resume
 
-    result = resume(args.path, args.run)
-    return _print_sudoku(result, args.json)
+    return _print_result(resume(args.path, args.run), args.json)
 
 
-def _print_sudoku(result: Any, as_json: bool) -> int:
-    from knowledge_sources import sudoku
-
+def _print_result(result: Any, as_json: bool) -> int:
+    data = result.to_json()
     if as_json:
-        print(json.dumps({
-            "puzzle": result.puzzle,
-            "status": result.status,
-            "solution": result.solution,
-            "seconds": round(result.seconds, 6),
-            "activations": result.activations,
-            "run_id": result.run_id,
-            "db": result.path,
-        }))
+        print(json.dumps(data, default=str))
     else:
-        print(f"status: {result.status} ({result.activations} activations, {result.seconds:.3f} s)")
-        if result.solution:
-            print(sudoku.format_grid(result.solution))
-        print(f"the whole run (entries, events, activations) is in {result.path}, run {result.run_id}")
-        if result.path != ":memory:":
-            print(f"  look inside: blackboard show {result.path} --run {result.run_id}")
-    return 0 if result.status == "solved" else 1
+        print(result)
+        where = data.get("db")
+        print(f"the whole run (entries, events, activations) is in {where}, run {data.get('run_id')}")
+        if where and where != ":memory:":
+            print(f"  look inside: blackboard show {where} --run {data.get('run_id')}")
+    return 0 if data.get("status") in SUCCESS else 1
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from ._batch import progress_bar, run_batch
+
+    def emit(line: dict[str, Any]) -> None:
+        if args.json:
+            line = {k: v for k, v in line.items() if k != "traceback"}
+            print(json.dumps(line, default=str), flush=True)
+
+    summary = run_batch(args.domain, args.source, db=args.db, workers=args.workers,
+                        on_result=emit, progress=progress_bar())
+    print(summary, file=sys.stderr if args.json else sys.stdout)
+    return 0 if not summary.counts.get("failed") else 1
 
 
 def _show(args: argparse.Namespace) -> int:

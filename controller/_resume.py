@@ -12,15 +12,13 @@ and give a new controller the same sources: it skips what already ran
 
 from __future__ import annotations
 
-import importlib
 import os
 from typing import Any
 
 from blackboard import BlackboardFileError, read_runs
 
+from ._domains import DOMAINS, domain_module
 from ._errors import ControllerError
-
-DOMAINS = {"sudoku": "knowledge_sources.sudoku"}
 
 
 class NothingToResumeError(ControllerError, LookupError):
@@ -46,8 +44,7 @@ def resume(path: str | os.PathLike[str], run: int | None = None, **options: Any)
             f"run {chosen['id']} is not of a known domain (problem: {chosen['problem']!r}); "
             "reopen it with Blackboard(path, run=...) and run a Controller with its sources"
         )
-    module = importlib.import_module(DOMAINS[domain])
-    return module.resume(path, int(chosen["id"]), **options)
+    return domain_module(domain).resume(path, int(chosen["id"]), **options)
 
 
 def _domain(run: dict[str, Any]) -> str | None:

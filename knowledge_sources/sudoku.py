@@ -476,14 +476,16 @@ def _controller(bb: Blackboard, options: dict[str, Any]) -> Any:
     return Controller(bb, sources(), **options)
 
 
-def solve(puzzle: str | Sequence[int], path: Any = None, **controller_options: Any) -> SudokuResult:
+def solve(puzzle: str | Sequence[int], path: Any = None, *, on_close: Any = None,
+          **controller_options: Any) -> SudokuResult:
     """Solve ``puzzle`` on a blackboard in memory or in ``path`` (a new run per call).
 
     ``controller_options`` go to :class:`~controller.Controller` (defaults
     here: ``concurrency=1``, ``contexts="fewest_alternatives"``), except
     ``max_cycles``, ``max_activations`` and ``max_seconds``, which go to its
     ``run``. A malformed puzzle raises :class:`SudokuError`; givens that
-    contradict each other give the status ``invalid``.
+    contradict each other give the status ``invalid``. ``on_close(bb)`` is
+    called before the blackboard closes (batch workers export the run there).
     """
     started = time.perf_counter()
     cells = _read(puzzle)
@@ -499,6 +501,8 @@ def solve(puzzle: str | Sequence[int], path: Any = None, **controller_options: A
         load(bb, cells)
         run = _controller(bb, controller_options).run(goal=_goal, **run_options)
         result = _outcome(bb, text, cells, run, started)
+        if on_close is not None:
+            on_close(bb)
     finally:
         bb.close()
     return replace(result, seconds=time.perf_counter() - started)
@@ -524,6 +528,28 @@ def resume(path: Any, run: int | None = None, **controller_options: Any) -> Sudo
     finally:
         bb.close()
     return replace(result, seconds=time.perf_counter() - started)
+
+
+def batch_problems(path: Any) -> list[tuple[str, str]]:
+    """The puzzles of a batch file: one a line (blank lines skipped), as (label, puzzle)."""
+    from pathlib import Path
+
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise SudokuError(f"cannot read the puzzle file {path}: {exc.strerror or exc}") from None
+    return [(line.strip(), line.strip()) for line in text.splitlines() if line.strip()]
+
+
+def batch_failure(label: str, status: str, error: str) -> dict[str, Any]:
+    """The batch line of a puzzle that could not be solved (malformed, or a crash)."""
+    return {"puzzle": label, "status": status, "solution": None, "seconds": 0.0,
+            "activations": 0, "error": error}
+
+
+def batch_status(result: SudokuResult) -> str:
+    """A batch line's status: solved, no_solution, invalid, or failed (a budget ran out)."""
+    return "failed" if result.status == "stuck" else result.status
 
 
 def _unfinished_run(path: Any, run: int | None) -> int:
