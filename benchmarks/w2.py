@@ -31,9 +31,10 @@ def sizes(opts: Options) -> tuple[int, int]:
     return opts.size((100, 100), (20, 50))
 
 
-def ours(chains: int, k: int, path: str | None = None) -> float:
+def ours(chains: int, k: int, path: str | None = None, durability: str = "interval") -> float:
     """Seconds of one W2 run on our side (``path``: a DuckDB file, for W7)."""
     bb, ctl = relay_run([chain_relay(k)], chain_starts(chains), spaces=[CHAIN_TOKEN], path=path)
+    ctl.durability = durability
     return time_run(bb, ctl, chains * k)
 
 

@@ -1,9 +1,10 @@
 """The tamper-evident event log: each event's hash covers the one before it.
 
 ``hash = sha256(previous hash | run | seq | cycle | kind | entry | source |
-activation | details | entry digest)``, where the entry digest covers what a
+activation | details | entry content)``, where the entry content is what a
 ``posted`` or ``revised`` event brought onto the blackboard (space, key,
-value as stored, confidence, source, cycle, context, supports, revises). The
+value as stored, confidence, source, cycle, context, supports, revises), and
+empty for other events. One hash per event: about 2 us. The
 run row keeps the newest hash (its *head*), so a removed tail shows too.
 :func:`verify` recomputes every chain from the file and names the first
 broken link: an event altered, removed or inserted, an entry altered, or a
@@ -22,16 +23,19 @@ import duckdb
 GENESIS = ""
 
 
-def entry_digest(space: str, key: str | None, value_text: str, confidence: float, source: str,
-                 cycle: int, context: int, supports_text: str, revises: int | None) -> str:
-    text = f"{space}\x1f{key}\x1f{value_text}\x1f{confidence!r}\x1f{source}\x1f{cycle}\x1f{context}\x1f{supports_text}\x1f{revises}"
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+def entry_content(space: str, key: str | None, value_text: str, confidence: float, source: str,
+                  cycle: int, context: int, supports_text: str, revises: int | None) -> str:
+    """The text of an entry's immutable fields, as the chain covers them."""
+    return f"{space}\x1f{key}\x1f{value_text}\x1f{confidence!r}\x1f{source}\x1f{cycle}\x1f{context}\x1f{supports_text}\x1f{revises}"
+
+
+_sha256 = hashlib.sha256
 
 
 def link(previous: str, run: int, seq: int, cycle: int, kind: str, entry: int | None,
-         source: str | None, activation: int | None, details: str | None, digest: str) -> str:
-    text = f"{previous}\x1e{run}\x1f{seq}\x1f{cycle}\x1f{kind}\x1f{entry}\x1f{source}\x1f{activation}\x1f{details}\x1f{digest}"
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+         source: str | None, activation: int | None, details: str | None, content: str) -> str:
+    text = f"{previous}\x1e{run}\x1f{seq}\x1f{cycle}\x1f{kind}\x1f{entry}\x1f{source}\x1f{activation}\x1f{details}\x1f{content}"
+    return _sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,7 @@ def _check_run(run: int, head: str, events: Iterable[tuple[Any, ...]],
             row = entries.get((run, entry))
             if row is None:
                 return BrokenLink(run, seq, f"the entry {entry} it posted is missing")
-            digest = entry_digest(*row)
+            digest = entry_content(*row)
         computed = link(previous, run, seq, cycle, kind, entry, source, activation, details, digest)
         if computed != stored:
             return BrokenLink(run, seq, "hash mismatch: the event (or the entry it posted) was altered, or one before it was removed or inserted")

@@ -46,7 +46,7 @@ from ._errors import (
     UnknownSpaceError,
     ValidationError,
 )
-from ._chain import VerifyReport, entry_digest, link, verify_connection
+from ._chain import VerifyReport, entry_content, link, verify_connection
 from ._review import DECISIONS, REQUESTED, Review, reviews_from
 from ._models import COLUMNS, FORMAT_NAME, FORMAT_VERSION, create_table_statements
 from ._values import check_confidence, check_key, check_source, check_supports, check_text, encode_value
@@ -1295,7 +1295,7 @@ class Blackboard:
         texts = [js[i] for i in new_ids]
         support_texts = [f"[{s[0]}]" if len(s) == 1 else _id_list(s) for s in supports]
         digests = {
-            i: entry_digest(sp, k, t, c, so, cy, co, st, r)
+            i: entry_content(sp, k, t, c, so, cy, co, st, r)
             for i, sp, k, t, c, so, cy, co, st, r in zip(
                 ids, space, key, texts, confidence, source, cycle, context, support_texts, revises)
         }
