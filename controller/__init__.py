@@ -14,6 +14,8 @@ Public surface::
 
 from ._agenda import Activation as Activation
 from ._agenda import Agenda as Agenda
+from ._batch import BatchSummary as BatchSummary
+from ._batch import run_batch as run_batch
 from ._conflict import ConflictStrategy as ConflictStrategy
 from ._conflict import HighestConfidence as HighestConfidence
 from ._conflict import NoisyOr as NoisyOr
@@ -40,6 +42,7 @@ __all__ = [
     "Explanation",
     "Activation",
     "Agenda",
+    "BatchSummary",
     "ConfigurationError",
     "ConflictStrategy",
     "ContributionError",
@@ -56,4 +59,5 @@ __all__ = [
     "WeightedVote",
     "explain",
     "resume",
+    "run_batch",
 ]
