@@ -258,6 +258,7 @@ class Blackboard:
 
         self._imported = 0
         self._import_ranges: list[tuple[int, int]] = []
+        self._materialized = 0  # imported entries also held in memory (after a get)
         self._next_id = 1
         self._listeners: list[Any] = []
         self.cycle = 0
@@ -392,7 +393,7 @@ class Blackboard:
         )
 
     def __len__(self) -> int:
-        return len(self._entries) + self._imported
+        return len(self._entries) + self._imported - self._materialized
 
     def __contains__(self, entry_id: object) -> bool:
         return entry_id in self._entries
@@ -676,7 +677,7 @@ class Blackboard:
         else:
             check_text("space", space)
         tp = type(value)
-        if tp is int:
+        if tp is int and -_BIG < value < _BIG:
             text = str(value)
         else:
             text = encode_value(value)
@@ -693,7 +694,7 @@ class Blackboard:
         if type(context) is not int:
             _bad_context(context)
         if not trusted_supports:
-            supports = check_supports(supports, self._entries)
+            supports = check_supports(supports, self._known_ids)
         entry = _new_entry(Entry, (
             self._next_id if eid is None else eid, space, key, value, confidence,
             ACTIVE, source, self.cycle, context, supports, revises, self.run_id,
@@ -768,8 +769,16 @@ class Blackboard:
                 # From now on this imported entry lives in the working set, so
                 # it can change status like any other (flushed as an UPDATE).
                 self._entries[eid] = rows[0]
+                self._materialized += 1
                 return rows[0]
         raise EntryNotFoundError(eid)
+
+    @property
+    def _known_ids(self) -> Any:
+        """What ``in`` tests for entry ids: held in memory, or imported."""
+        if not self._import_ranges:
+            return self._entries
+        return _KnownIds(self._entries, self._import_ranges)
 
     def _is_imported(self, eid: int) -> bool:
         return any(first <= eid <= last for first, last in self._import_ranges)
@@ -807,7 +816,9 @@ class Blackboard:
                 where += " AND key = ?"
                 params.append(key)
             imported = [self._entries.get(e.id, e) for e in self._select_entries(where, params)]
-            found = [e for e in imported if status is None or e.status == status] + found
+            known = {e.id for e in found}
+            found = sorted(found + [e for e in imported if e.id not in known and (status is None or e.status == status)],
+                           key=lambda e: e.id)
         return found
 
     # -------------------------------------------------------------- contexts
@@ -1385,6 +1396,7 @@ class Blackboard:
 
 
 _SCALARS = frozenset({int, str, bool, float, type(None)})
+_BIG = 10**18  # ints beyond go through encode_value, which also refuses the huge ones
 
 
 def _flat(value: dict[Any, Any]) -> bool:
@@ -1396,6 +1408,20 @@ def _flat(value: dict[Any, Any]) -> bool:
 
 
 _BAD_JSON = "blackboard import: invalid JSON value"
+
+
+class _KnownIds:
+    """Membership over in-memory ids and imported id ranges."""
+
+    __slots__ = ("entries", "ranges")
+
+    def __init__(self, entries: Mapping[int, Entry], ranges: list[tuple[int, int]]) -> None:
+        self.entries = entries
+        self.ranges = ranges
+
+    def __contains__(self, eid: object) -> bool:
+        return eid in self.entries or (
+            isinstance(eid, int) and any(a <= eid <= b for a, b in self.ranges))
 
 
 def _import_table(table: Any, spaces: Mapping[str, Space]) -> pa.Table:
@@ -1429,6 +1455,9 @@ def _import_table(table: Any, spaces: Mapping[str, Space]) -> pa.Table:
         if table.column("value").null_count:
             raise ValidationError("value", f"{table.column('value').null_count} of {n} imported rows have no value; nothing was imported")
         if "confidence" in cols:
+            kind = table.column("confidence").type
+            if not (pa.types.is_floating(kind) or pa.types.is_integer(kind) or pa.types.is_decimal(kind)):
+                raise ValidationError("confidence", f"the confidence column must hold numbers, not {kind}; nothing was imported")
             conf = pc.cast(table.column("confidence"), pa.float64())
             bad = conf.null_count + pc.sum(pc.invert(pc.and_(
                 pc.greater_equal(conf, 0.0), pc.less_equal(conf, 1.0)))).as_py() or 0

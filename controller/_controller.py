@@ -39,7 +39,7 @@ from typing import Any
 import anyio
 import rule_engine
 
-from blackboard import UNSET, Blackboard, Entry, StaleEntryError, Status, ValidationError, entry_facts
+from blackboard import UNSET, Blackboard, Entry, EntryNotFoundError, StaleEntryError, Status, ValidationError, entry_facts
 
 ACTIVE = Status.ACTIVE.value
 from knowledge_sources import (
@@ -257,6 +257,7 @@ class Controller:
         self._match_new(goal_check, goal_hits)
         heap = self.agenda._heap
         timed = max_seconds is not None
+        in_flight: list[Activation] = []
         try:
             while True:
                 if goal_check is not None and self._goal_met(goal_check, goal_hits):
@@ -287,10 +288,12 @@ class Controller:
                 cycles += 1
                 bb.cycle += 1
                 bb.cycles = bb.cycle
+                in_flight = batch
                 waiting = self._run_inline(batch, action_seconds)
                 if waiting:
                     await self._run_waiting(waiting, action_seconds)
                 self._apply(batch, counts)
+                in_flight = []
                 bb.activations += len(batch)
                 self._match_new(goal_check, goal_hits)
                 if durable and (self.durability == "cycle" or (
@@ -300,6 +303,11 @@ class Controller:
                     last_flush = clock()
         except BaseException:
             outcome = "cancelled"
+            # the cycle being run applied nothing: its activations wait again
+            for activation in in_flight:
+                activation.result = None
+                activation.worlds = []
+                self.agenda.requeue(activation)
             with anyio.CancelScope(shield=True):
                 self._finish(outcome, None, goal_hits, counts, cycles, started, action_seconds[0])
             raise
@@ -539,7 +547,7 @@ class Controller:
                         continue
                     activation.state = FAILED
                     activation.error = _describe(exc)
-                except (ContributionError, ValidationError) as exc:
+                except (ContributionError, ValidationError, EntryNotFoundError) as exc:
                     activation.state = FAILED
                     activation.error = _describe(exc)
                     activation.worlds = []
@@ -643,7 +651,10 @@ class Controller:
                 space = item.space
                 op: tuple[Any, ...] = ("post", space, item.value, item.key, item.confidence, item.supports, item.context)
             elif tp is Revise or tp is Retract:
-                space = bb.get(item.entry).space if item.entry in bb else None
+                try:
+                    space = bb.get(item.entry).space
+                except (EntryNotFoundError, TypeError):
+                    raise ContributionError(source.name, f"{item!r:.200} names no entry of this run") from None
                 op = ("revise", item.entry, item.value, item.confidence, item.supports) if tp is Revise else ("retract", item.entry, item.reason)
             else:
                 raise ContributionError(source.name, f"{item!r:.200} is not a contribution (use post, revise or retract)")
