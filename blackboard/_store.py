@@ -183,12 +183,16 @@ def _check_format(con: duckdb.DuckDBPyConnection, path: str) -> None:
         raise BlackboardFileError(path, f"tables missing: {', '.join(sorted(missing))}")
 
 
-def _initialise(con: duckdb.DuckDBPyConnection) -> None:
-    from sqlalchemy.dialects import registry as dialects
+_DDL: list[str] = []
 
-    dialect = dialects.load("duckdb")()
+
+def _initialise(con: duckdb.DuckDBPyConnection) -> None:
+    if not _DDL:  # the DDL is the same for every file: compile it from the models once
+        from sqlalchemy.dialects import registry as dialects
+
+        _DDL.extend(create_table_statements(dialects.load("duckdb")()))
     con.begin()
-    for statement in create_table_statements(dialect):
+    for statement in _DDL:
         con.execute(statement)
     con.executemany(
         "INSERT INTO bb_meta VALUES (?, ?)",
@@ -259,6 +263,7 @@ class Blackboard:
         self._imported = 0
         self._import_ranges: list[tuple[int, int]] = []
         self._materialized = 0  # imported entries also held in memory (after a get)
+        self._imported_spaces: set[str] | None = set()  # None: unknown (a reopened run)
         self._next_id = 1
         self._listeners: list[Any] = []
         self.cycle = 0
@@ -341,6 +346,7 @@ class Blackboard:
             if d["kind"] == "imported" and details:
                 self._import_ranges.append((details["first"], details["last"]))
                 self._imported += details["count"]
+                self._imported_spaces = None
         self._flushed_events = len(self._events)
         for r in con.execute(
             "SELECT id, parent, label, status, depth, alternatives, confidence, cycle FROM bb_context "
@@ -809,7 +815,7 @@ class Blackboard:
             found = self._visible(space, context)
         if status is not None:
             found = [e for e in found if e.status == status]
-        if self._imported:
+        if self._imported and (self._imported_spaces is None or space in self._imported_spaces):
             where = f"space = ? AND context = ? AND ({self._imported_clause()})"
             params: list[Any] = [space, context]
             if key is not None:
@@ -1107,6 +1113,8 @@ class Blackboard:
         self._next_id += n
         self._imported += n
         self._import_ranges.append((first, first + n - 1))
+        if self._imported_spaces is not None:
+            self._imported_spaces.update(pc.unique(table.column("space")).to_pylist())
         self.log("imported", source=source, details={"count": n, "first": first, "last": first + n - 1})
         return n
 

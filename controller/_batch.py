@@ -28,7 +28,6 @@ from blackboard import BlackboardError, RunArchive
 from ._domains import domain_module
 from ._errors import ConfigurationError
 
-STATUSES = ("solved", "no_solution", "invalid", "failed")
 
 
 @dataclass
@@ -103,7 +102,7 @@ def run_batch(domain: str, source: str | os.PathLike[str], *, db: str | os.PathL
         todo = [(i, label, problem) for i, (label, problem) in enumerate(problems) if i not in done]
 
         def store(item: int, label: str, line: dict[str, Any], tables: dict[str, Any] | None) -> None:
-            status = line["status"] if line["status"] in STATUSES else "failed"
+            status = str(line.get("status") or "failed")
             line["status"] = status
             record = {"batch": name, "item": item, "domain": domain, "problem": label, "status": status,
                       "seconds": float(line.get("seconds", 0.0)), "activations": int(line.get("activations", 0)),

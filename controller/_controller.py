@@ -158,6 +158,7 @@ class Controller:
         self._entry_escalations = [e for e in self.escalations if e.rule is not None]
         self._held = 0
         self._sources: dict[str, KnowledgeSource] = {}
+        self._reliability: dict[str, float] = {}
         self._index: Any = None
         self.agenda = Agenda()
         self._view = ReadView(blackboard)
@@ -192,6 +193,8 @@ class Controller:
                 raise ConfigurationError("sources", f"{source.name!r} names fallback {source.fallback!r}, which is not registered")
         self._sources = staged
         self._index = TriggerIndex(staged.values())
+        for source in staged.values():  # kept after unregister: their claims still count
+            self._reliability[source.name] = source.reliability
         for source in staged.values():
             if source.breaker_threshold is not None and source.name not in self._breakers:
                 self._breakers[source.name] = CircuitBreaker(source.breaker_threshold, source.breaker_cooldown, self._clock)
@@ -354,7 +357,8 @@ class Controller:
         summary = result.to_dict()
         summary.pop("goal_entries")
         summary["goal_entries"] = [e.id for e in goal_entries]
-        bb.mark(state="cancelled" if outcome == "cancelled" else "finished", outcome=outcome, result=summary)
+        state = {"cancelled": "cancelled", "review": "waiting"}.get(outcome, "finished")
+        bb.mark(state=state, outcome=outcome, result=summary)
         if not bb.in_memory:
             bb.flush()
         log.info("run %s: %s", bb.run_id, result)
@@ -745,7 +749,7 @@ class Controller:
         ]
         if not claims:
             return None
-        reliability = {name: s.reliability for name, s in self._sources.items()}
+        reliability = self._reliability
         strategy = self.strategy(space)
         resolution = strategy.resolve(claims, reliability)
         details = {
