@@ -557,7 +557,8 @@ def _unfinished_run(path: Any, run: int | None) -> int:
 
     if run is not None:
         return run
-    runs = [r for r in read_runs(path) if r["state"] != "finished"]
+    runs = [r for r in read_runs(path) if r["state"] != "finished"
+            and isinstance(r["problem"], dict) and r["problem"].get("domain") == "sudoku"]
     if not runs:
         raise SudokuError(f"{path} holds no unfinished run to resume")
     return int(runs[-1]["id"])
