@@ -135,8 +135,13 @@ class Space:
         fields: Mapping[str, type] | None = None,
         description: str = "",
     ) -> None:
-        if not isinstance(name, str) or not name:
-            raise TypeError(f"a space name must be a non-empty string, not {name!r}")
+        from ._values import check_name
+
+        check_name("space", name)
+        if fields is not None and (not isinstance(fields, Mapping) or not all(isinstance(k, str) for k in fields)):
+            from ._errors import ValidationError
+
+            raise ValidationError("fields", f"must map field names to types, not {fields!r}", fields)
         self.name = name
         self.fields: dict[str, type] | None = dict(fields) if fields is not None else None
         self.description = description

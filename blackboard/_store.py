@@ -49,7 +49,16 @@ from ._errors import (
 from ._chain import VerifyReport, entry_content, link, verify_connection
 from ._review import DECISIONS, REQUESTED, Review, reviews_from
 from ._models import COLUMNS, FORMAT_NAME, FORMAT_VERSION, create_table_statements
-from ._values import check_confidence, check_key, check_source, check_supports, check_text, encode_value
+from ._values import (
+    check_activation,
+    check_confidence,
+    check_key,
+    check_name,
+    check_source,
+    check_supports,
+    check_text,
+    encode_value,
+)
 
 UNSET: Any = type("Unset", (), {"__repr__": lambda self: "UNSET", "__slots__": ()})()
 _UNSET = UNSET
@@ -116,6 +125,9 @@ def _now() -> datetime:
 
 def _connect(path: str | None) -> duckdb.DuckDBPyConnection:
     """Open ``path`` (None: memory), refusing files that are not our blackboards."""
+    if path is not None and (not isinstance(path, str) or "\x00" in path or not path.isprintable()
+                             or not _encodable(path)):
+        raise BlackboardFileError(repr(path), "not a usable file name")
     if path is None:
         con = duckdb.connect(":memory:")
         _initialise(con)
@@ -129,6 +141,7 @@ def _connect(path: str | None) -> duckdb.DuckDBPyConnection:
         con = _duckdb_connect(path)
         _initialise(con)
         return con
+    _check_magic(p)
     con = _duckdb_connect(path)
     try:
         _check_format(con, path)
@@ -136,6 +149,26 @@ def _connect(path: str | None) -> duckdb.DuckDBPyConnection:
         con.close()
         raise
     return con
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_magic(p: Path) -> None:
+    """A non-empty file must start like a DuckDB database (b'DUCK' at offset 8);
+    DuckDB itself would open a .json or .csv file as an empty in-memory database."""
+    try:
+        with p.open("rb") as f:
+            head = f.read(12)
+    except OSError as exc:
+        raise BlackboardFileError(str(p), f"cannot read it ({exc.strerror or exc})") from None
+    if head and head[8:12] != b"DUCK":
+        raise BlackboardFileError(str(p), "not a DuckDB database (its header is not DuckDB's); it was not modified")
 
 
 def _duckdb_connect(path: str) -> duckdb.DuckDBPyConnection:
@@ -163,6 +196,9 @@ def _check_format(con: duckdb.DuckDBPyConnection, path: str) -> None:
             raise NotABlackboardError(
                 path, f"it is a DuckDB database of another program (tables: {shown})"
             )
+        others = _user_objects(con)
+        if others:
+            raise NotABlackboardError(path, f"it is a DuckDB database of another program (it holds {others})")
         _initialise(con)
         return
     try:
@@ -181,9 +217,40 @@ def _check_format(con: duckdb.DuckDBPyConnection, path: str) -> None:
     missing = set(COLUMNS) - tables
     if missing:
         raise BlackboardFileError(path, f"tables missing: {', '.join(sorted(missing))}")
+    try:
+        (block_size, blocks) = con.execute(
+            "SELECT block_size, total_blocks FROM pragma_database_size() WHERE database_name = current_database()"
+        ).fetchall()[0]
+    except (duckdb.Error, IndexError):
+        return
+    if os.path.getsize(path) < _HEADER_BYTES + int(block_size) * int(blocks):
+        raise BlackboardFileError(path, "it is shorter than its own header says: truncated or damaged")
 
 
 _DDL: list[str] = []
+
+
+_HEADER_BYTES = 3 * 4096  # DuckDB's main header and its two database headers
+
+
+def _user_objects(con: duckdb.DuckDBPyConnection) -> str:
+    """Views, sequences, macros, schemas or types someone else put in the file."""
+    checks = (
+        ("views", "SELECT count(*) FROM duckdb_views() WHERE NOT internal AND NOT temporary"),
+        ("sequences", "SELECT count(*) FROM duckdb_sequences() WHERE NOT temporary"),
+        ("macros", "SELECT count(*) FROM duckdb_functions() WHERE NOT internal AND function_type LIKE '%macro%' AND database_name <> 'temp'"),
+        ("schemas", "SELECT count(*) FROM duckdb_schemas() WHERE NOT internal AND schema_name <> 'main'"),
+        ("types", "SELECT count(*) FROM duckdb_types() WHERE NOT internal AND database_name <> 'temp'"),
+    )
+    found = []
+    for what, query in checks:
+        try:
+            (n,) = con.execute(query).fetchall()[0]
+        except duckdb.Error:
+            continue
+        if n:
+            found.append(f"{n} {what}")
+    return ", ".join(found)
 
 
 def _initialise(con: duckdb.DuckDBPyConnection) -> None:
@@ -273,6 +340,15 @@ class Blackboard:
         self._spaces: dict[str, Space] = {}
         try:
             self._attach(run, problem, spaces)
+        except BlackboardError:
+            self._con.close()
+            self._con = None
+            raise
+        except (duckdb.Error, ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+            self._con.close()
+            self._con = None
+            raise BlackboardFileError(self.path, f"its run could not be read; the file may be damaged "
+                                                 f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
         except BaseException:
             self._con.close()
             self._con = None
@@ -297,7 +373,11 @@ class Blackboard:
                 "WHERE name = ? ORDER BY id DESC LIMIT 1",
                 [run],
             ))
+        if spaces is not None and (isinstance(spaces, (str, bytes)) or not isinstance(spaces, Iterable)):
+            raise ValidationError("spaces", f"must be space names or Space objects, not {spaces!r}", spaces)
         declared = [s if isinstance(s, Space) else Space(s) for s in (spaces or ())]
+        if isinstance(run, str):
+            check_name("run", run)
         if row is None:
             self._spaces = {s.name: s for s in declared}
             (run_id,) = _one(con.execute("SELECT nextval('bb_run_id')"))  # type: ignore[misc]
@@ -423,6 +503,8 @@ class Blackboard:
     ) -> Entry:
         """Post a new entry and log a ``posted`` event; returns the entry."""
         self._live()
+        if activation is not None:
+            check_activation(activation)
         entry, text = self._make(space, value, key, confidence, source, supports, context, None)
         self._add(entry, text, "posted", activation, None)
         return entry
@@ -502,6 +584,15 @@ class Blackboard:
         from any op leaves the blackboard unchanged. Returns the entries written.
         """
         self._live()
+        check_source(source)
+        check_activation(activation)
+        if isinstance(ops, (str, bytes)) or not isinstance(ops, Sequence):
+            raise ValidationError("operation", f"ops must be a list of operations, not {ops!r}", ops)
+        for op in ops:
+            if not isinstance(op, tuple) or not op or len(op) != _OP_SIZES.get(op[0], -1):
+                raise ValidationError("operation", f"{op!r} is not an operation: use ('post', space, value, key, "
+                                      "confidence, supports, context), ('revise', id, value, confidence, supports) "
+                                      "or ('retract', id, reason)", op)
         if len(ops) == 1 and ops[0][0] == "post":
             _, space, value, key, confidence, supports, context = ops[0]
             entry, text = self._make(
@@ -665,6 +756,10 @@ class Blackboard:
             activation: int | None = None, details: Mapping[str, Any] | None = None) -> Event:
         """Append an event of any kind to the log (it is never changed afterwards)."""
         self._live()
+        check_name("kind", kind)
+        check_activation(activation)
+        if source is not None:
+            check_source(source)
         event = Event(self._next_seq, self.run_id, self.cycle, kind, entry, source, activation, details)
         self._next_seq += 1
         self._events.append(event)
@@ -697,7 +792,7 @@ class Blackboard:
             confidence = check_confidence(confidence)
         if type(source) is not str or not source or not source.isascii():
             check_source(source)
-        if type(context) is not int:
+        if type(context) is not int or context not in self._chains:
             _bad_context(context)
         if not trusted_supports:
             supports = check_supports(supports, self._known_ids)
@@ -765,7 +860,9 @@ class Blackboard:
         if self._con is None:
             raise ClosedBlackboardError()
         eid = entry.id if isinstance(entry, Entry) else entry
-        found = self._entries.get(eid)  # type: ignore[arg-type]
+        if type(eid) is not int:
+            raise EntryNotFoundError(eid)
+        found = self._entries.get(eid)
         if found is not None:
             return found
         self._live()
@@ -796,6 +893,8 @@ class Blackboard:
         ``status`` filters (default: active only); ``None`` returns every version.
         """
         self._live()
+        if type(space) is not str or (key is not None and type(key) is not str) or type(context) is not int:
+            raise ValidationError("find", f"space and key must be strings and context an int, not {space!r}, {key!r}, {context!r}")
         entries = self._entries
         if key is not None:
             if context == ROOT_CONTEXT:
@@ -968,6 +1067,8 @@ class Blackboard:
     def latest(self, entry: int | Entry) -> Entry:
         """The newest version of an entry (following revisions)."""
         eid = entry.id if isinstance(entry, Entry) else entry
+        if type(eid) is not int:
+            raise EntryNotFoundError(eid)
         return self.get(self._latest(eid))  # type: ignore[arg-type]
 
     def revised_by(self, entry_id: int) -> int | None:
@@ -983,10 +1084,14 @@ class Blackboard:
         ``bb_run`` hold every run in the file. Pending writes are flushed first.
         """
         self.flush()
+        if not isinstance(query, str):
+            raise QueryError(repr(query), "a query must be a string")
         try:
             relation = self._live().sql(query, params=params)
         except duckdb.Error as exc:
             raise QueryError(query, str(exc).splitlines()[0]) from None
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise QueryError(query, f"bad parameters: {exc}") from None
         if relation is None:
             return pa.table({})
         try:
@@ -1467,8 +1572,8 @@ def _import_table(table: Any, spaces: Mapping[str, Space]) -> pa.Table:
             if not (pa.types.is_floating(kind) or pa.types.is_integer(kind) or pa.types.is_decimal(kind)):
                 raise ValidationError("confidence", f"the confidence column must hold numbers, not {kind}; nothing was imported")
             conf = pc.cast(table.column("confidence"), pa.float64())
-            bad = conf.null_count + pc.sum(pc.invert(pc.and_(
-                pc.greater_equal(conf, 0.0), pc.less_equal(conf, 1.0)))).as_py() or 0
+            bad = conf.null_count + (pc.sum(pc.invert(pc.and_(
+                pc.greater_equal(conf, 0.0), pc.less_equal(conf, 1.0)))).as_py() or 0)
             if bad:
                 raise ValidationError("confidence", f"{bad} of {n} imported rows: missing or outside 0..1; nothing was imported")
         if "key" in cols and not pa.types.is_null(table.column("key").type):
@@ -1507,7 +1612,12 @@ def _one(cursor: duckdb.DuckDBPyConnection) -> Any:
     return rows[0] if rows else None
 
 
+_OP_SIZES = {"post": 7, "revise": 5, "retract": 3}
+
+
 def _bad_context(context: Any) -> int:
+    if type(context) is int:
+        raise ValidationError("context", f"no context {context} in this run (open one with open_context)", context)
     raise ValidationError("context", f"must be a context id (int), not {context!r}", context)
 
 
@@ -1607,10 +1717,12 @@ def read_runs(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
             "r.created_at, r.finished_at, r.problem FROM bb_run r ORDER BY r.id"
         )
         runs = rel.to_arrow_table().to_pylist()
+        for r in runs:
+            r["problem"] = json.loads(r["problem"]) if r["problem"] else None
+    except (duckdb.Error, ValueError) as exc:
+        raise BlackboardFileError(target, f"its runs could not be read; the file may be damaged ({str(exc).splitlines()[0]})") from None
     finally:
         con.close()
-    for r in runs:
-        r["problem"] = json.loads(r["problem"]) if r["problem"] else None
     return runs
 
 

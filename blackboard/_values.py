@@ -28,14 +28,15 @@ def encode_value(value: Any, max_bytes: int = MAX_VALUE_BYTES) -> str:
         raise ValidationError("value", f"not JSON-serialisable: {exc}", value) from None
     except RecursionError:
         raise ValidationError("value", "nested too deeply to store as JSON") from None
+    size = len(text)
     if not text.isascii():
         try:
-            text.encode("utf-8")
+            size = len(text.encode("utf-8"))
         except UnicodeEncodeError as exc:
             raise ValidationError("value", f"a string in it is not valid Unicode ({exc.reason})", value) from None
-    if len(text) > max_bytes:
+    if size > max_bytes:
         raise ValidationError(
-            "value", f"{len(text)} bytes of JSON, more than the limit of {max_bytes}"
+            "value", f"{size} bytes of JSON, more than the limit of {max_bytes}"
         )
     return text
 
@@ -47,7 +48,10 @@ def check_confidence(confidence: Any) -> float:
         raise ValidationError(
             "confidence", f"must be a number between 0 and 1, not {confidence!r}", confidence
         )
-    c = float(confidence)
+    try:
+        c = float(confidence)
+    except OverflowError:
+        raise ValidationError("confidence", f"must be between 0 and 1, not {confidence!r}", confidence) from None
     if math.isnan(c) or not 0.0 <= c <= 1.0:
         raise ValidationError(
             "confidence", f"must be between 0 and 1, not {confidence!r}", confidence
@@ -63,6 +67,19 @@ def check_text(field: str, text: str) -> str:
         except UnicodeEncodeError as exc:
             raise ValidationError(field, f"not valid Unicode ({exc.reason})", text) from None
     return text
+
+
+def check_activation(activation: Any) -> int | None:
+    if activation is None or (type(activation) is int and 0 <= activation < 2**63):
+        return activation
+    raise ValidationError("activation", f"must be an activation id (int) or None, not {activation!r}", activation)
+
+
+def check_name(field: str, name: Any) -> str:
+    """A non-empty name that can be stored (spaces, runs, event kinds...)."""
+    if type(name) is not str or not name:
+        raise ValidationError(field, f"must be a non-empty string, not {name!r}", name)
+    return check_text(field, name)
 
 
 def check_key(key: Any) -> str | None:

@@ -26,6 +26,9 @@ import rule_engine
 
 from blackboard import Entry
 from knowledge_sources import compile_rule
+from knowledge_sources._rules import RULE_ERRORS
+
+from ._errors import ConfigurationError
 
 
 def canonical(value: Any) -> str:
@@ -104,6 +107,11 @@ class WeightedVote(ConflictStrategy):
     name = "weighted_vote"
 
     def __init__(self, reliability: Mapping[str, float] | None = None) -> None:
+        if reliability is not None and not isinstance(reliability, Mapping):
+            raise ConfigurationError("conflict", f"WeightedVote takes a mapping of source names to weights, not {reliability!r}")
+        for name, weight in (reliability or {}).items():
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) or weight < 0:
+                raise ConfigurationError("conflict", f"the weight of {name!r} must be a finite number >= 0, not {weight!r}")
         self.reliability = dict(reliability or {})
 
     def score(self, group: Sequence[Entry], reliability: Mapping[str, float]) -> float:
@@ -131,11 +139,22 @@ class UserRule(ConflictStrategy):
         elif callable(rule):
             self._fn = rule
         else:
-            raise TypeError(f"UserRule takes an expression or a callable, not {rule!r}")
+            raise ConfigurationError("conflict", f"UserRule takes an expression or a callable, not {rule!r}")
 
     def score(self, group: Sequence[Entry], reliability: Mapping[str, float]) -> float:
+        """The best claim's score; a claim the rule cannot score (or scores
+        with something not a finite number) scores 0."""
         assert self._rule is not None
-        return max(float(self._rule.evaluate(c)) for c in group)
+        best = 0.0
+        for claim in group:
+            try:
+                value = float(self._rule.evaluate(claim))
+            except (*RULE_ERRORS, OverflowError):
+                self._rule.context._tls.reset()
+                continue
+            if math.isfinite(value):
+                best = max(best, value)
+        return best
 
     def resolve(self, claims: Sequence[Entry], reliability: Mapping[str, float] | None = None) -> Resolution:
         if self._fn is None:
@@ -143,14 +162,24 @@ class UserRule(ConflictStrategy):
         ordered = sorted(claims, key=lambda c: (canonical(c.value), c.id))
         if len({canonical(c.value) for c in ordered}) == 1:
             return Resolution(self.name, tuple(c.id for c in ordered), ())
-        choice = self._fn(ordered)
+        try:
+            choice = self._fn(ordered)
+        except Exception as exc:
+            raise ConflictRuleError(self.name, f"raised {type(exc).__name__}: {exc}") from exc
         value = choice.value if isinstance(choice, Entry) else choice
         text = canonical(value)
         winners = tuple(sorted(c.id for c in ordered if canonical(c.value) == text))
         if not winners:
-            raise ValueError(f"conflict rule {self.name} chose {value!r}, which no claim holds")
+            raise ConflictRuleError(self.name, f"chose {value!r}, which no claim holds")
         losers = tuple(sorted(c.id for c in ordered if c.id not in winners))
         return Resolution(self.name, winners, losers, {text: 1.0}, math.nan)
+
+
+class ConflictRuleError(ConfigurationError):
+    """A user's conflict rule failed on real claims; the slot keeps its state."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"conflict rule {name}", problem)
 
 
 def strategy_named(name: str) -> ConflictStrategy:

@@ -57,6 +57,7 @@ from knowledge_sources import (
 )
 
 from knowledge_sources._fastrule import fast_matcher
+from knowledge_sources._rules import RULE_ERRORS
 
 from ._agenda import DONE, FAILED, OBVIATED, Activation, Agenda
 from ._breaker import CircuitBreaker
@@ -73,7 +74,7 @@ MAX_REQUEUES = 16
 _ENTRY_KINDS_ACTIVE = frozenset({"posted", "revised", "reinstated"})
 _REVIEW_KINDS = frozenset({"review_approved", "review_rejected"})
 _Goal = str | Callable[[ReadView], Any] | None
-_RuleErrors = (rule_engine.EngineError, TypeError, ValueError, ArithmeticError)
+_RuleErrors = RULE_ERRORS
 _GeneratorType = types.GeneratorType
 
 
@@ -130,7 +131,14 @@ class Controller:
             raise ConfigurationError("concurrency", f"must be a positive int, not {concurrency!r}")
         if durability not in DURABILITY_MODES:
             raise ConfigurationError("durability", f"must be one of {DURABILITY_MODES}, not {durability!r}")
-        if isinstance(flush_interval, bool) or not isinstance(flush_interval, (int, float)) or flush_interval <= 0:
+        if isinstance(seed, bool) or not isinstance(seed, (int, type(None))):
+            raise ConfigurationError("seed", f"must be an int or None, not {seed!r}")
+        if not callable(clock):
+            raise ConfigurationError("clock", f"must be a function returning seconds, not {clock!r}")
+        if isinstance(sources, (str, bytes)) or not isinstance(sources, Iterable):
+            raise ConfigurationError("sources", f"must be knowledge sources, not {sources!r}")
+        if (isinstance(flush_interval, bool) or not isinstance(flush_interval, (int, float))
+                or not _finite(flush_interval) or flush_interval <= 0):
             raise ConfigurationError("flush_interval", f"must be a positive number of seconds, not {flush_interval!r}")
         self.blackboard = blackboard
         self.concurrency = concurrency
@@ -233,7 +241,8 @@ class Controller:
                    max_activations: int | None = None, max_seconds: float | None = None) -> RunResult:
         """The async form of :meth:`run`."""
         for name, limit in (("max_cycles", max_cycles), ("max_activations", max_activations), ("max_seconds", max_seconds)):
-            if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float)) or limit < 0):
+            if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float))
+                                      or limit != limit or limit < 0 or (isinstance(limit, int) and limit > 2**62)):
                 raise ConfigurationError(name, f"must be a non-negative number, not {limit!r}")
         goal_check = _goal(goal)
         bb = self.blackboard
@@ -751,7 +760,11 @@ class Controller:
             return None
         reliability = self._reliability
         strategy = self.strategy(space)
-        resolution = strategy.resolve(claims, reliability)
+        try:
+            resolution = strategy.resolve(claims, reliability)
+        except ConfigurationError as exc:  # a user rule failed: log it, leave the slot as it is
+            bb.log("conflict_rule_failed", source="controller", details={"slot": [context, space, key], "error": str(exc)})
+            return None
         details = {
             "strategy": resolution.strategy,
             "scores": dict(resolution.scores),
@@ -889,8 +902,24 @@ class _GoalRule:
 
 
 def _describe(exc: BaseException) -> str:
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=8))
-    return f"{type(exc).__name__}: {exc}\n{tb}"
+    """The error and its traceback as storable text, whatever the exception does."""
+    try:
+        message = str(exc)
+    except Exception:
+        message = f"<{type(exc).__name__} whose message cannot be shown>"
+    try:
+        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=8))
+    except Exception:
+        tb = ""
+    text = f"{type(exc).__name__}: {message}\n{tb}"
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _finite(number: float) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
 
 
 def _goal(goal: _Goal) -> Any:

@@ -18,9 +18,9 @@ import rule_engine
 
 from knowledge_sources import KnowledgeSource
 from knowledge_sources._fastrule import fast_value
-from knowledge_sources._rules import _UNHASHABLE, discriminator, index_key
+from knowledge_sources._rules import _UNHASHABLE, RULE_ERRORS, discriminator, index_key
 
-_Errors = (rule_engine.EngineError, TypeError, ValueError, ArithmeticError)
+_Errors = RULE_ERRORS
 
 
 class _Bucket:

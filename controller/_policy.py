@@ -25,8 +25,9 @@ from typing import Any
 import rule_engine
 
 from knowledge_sources import KnowledgeSource, compile_rule
+from knowledge_sources._rules import RULE_ERRORS
 
-_Errors = (rule_engine.EngineError, TypeError, ValueError, ArithmeticError)
+_Errors = RULE_ERRORS
 
 
 class Policy:

@@ -33,6 +33,8 @@ import rule_engine.ast as rast
 
 from blackboard import METADATA_FIELDS, Entry
 
+from ._rules import RULE_ERRORS
+
 _Decimal = decimal.Decimal
 _LIMIT = 10**18
 
@@ -70,7 +72,7 @@ def fast_matcher(rule: rule_engine.Rule) -> Callable[[Entry], bool]:
     def slow(entry: Entry) -> bool:
         try:
             return bool(statement.evaluate(entry))
-        except (rule_engine.EngineError, TypeError, ValueError, ArithmeticError):
+        except RULE_ERRORS:
             rule.context._tls.reset()
             return False
 

@@ -25,7 +25,7 @@ import rule_engine
 import rule_engine.ast as rast
 import rule_engine.types as rtypes
 
-from blackboard import METADATA_FIELDS, Space
+from blackboard import METADATA_FIELDS, Entry, Space
 
 from ._errors import PreconditionError
 
@@ -58,6 +58,12 @@ def symbol_types(spaces: Iterable[Space | None]) -> dict[str, Any] | None:
 _META = frozenset(METADATA_FIELDS)
 _Resolution = rule_engine.SymbolResolutionError
 
+#: What evaluating a rule on an entry can raise: all mean "no match" (or no score).
+RULE_ERRORS = (rule_engine.EngineError, TypeError, ValueError, ArithmeticError, LookupError, RecursionError)
+
+# A group with a quantifier inside, itself quantified: catastrophic backtracking.
+_NESTED_QUANTIFIER = re.compile(r"\([^()]*[+*}][^()]*\)\s*[+*{]")
+
 
 def resolve_symbol(thing: Any, name: str) -> Any:
     """Resolve a rule symbol on an :class:`~blackboard.Entry` without building a dict.
@@ -71,6 +77,8 @@ def resolve_symbol(thing: Any, name: str) -> Any:
             return thing[name]
         except KeyError:
             raise _Resolution(name, thing=thing) from None
+    if type(thing) is not Entry:
+        raise _Resolution(name, thing=thing)
     if name in _META:
         return getattr(thing, name)
     value = thing[3]
@@ -82,6 +90,10 @@ def resolve_symbol(thing: Any, name: str) -> Any:
     if name == "value":
         return value
     raise _Resolution(name, thing=thing)
+
+
+MAX_RULE_LENGTH = 10_000
+MAX_NESTING = 64
 
 
 def compile_rule(
@@ -98,10 +110,21 @@ def compile_rule(
     """
     if not isinstance(expression, str) or not expression.strip():
         raise PreconditionError(owner, repr(expression), "a rule must be a non-empty string")
-    runtime = rule_engine.Context(resolver=resolve_symbol)
+    if len(expression) > MAX_RULE_LENGTH:
+        raise PreconditionError(owner, expression[:80] + "...", f"a rule of {len(expression)} characters is longer than {MAX_RULE_LENGTH}")
+    if expression.count("(") > MAX_NESTING or expression.count("[") > MAX_NESTING:
+        raise PreconditionError(owner, expression[:80] + "...", f"a rule may nest at most {MAX_NESTING} brackets")
+    for literal in re.findall(r"=~~?\s*(?:'([^']*)'|\"([^\"]*)\")", expression):
+        pattern = literal[0] or literal[1]
+        if _NESTED_QUANTIFIER.search(pattern):
+            raise PreconditionError(owner, expression, f"the regular expression {pattern!r} nests quantifiers "
+                                    "and could take for ever to match; simplify it", expression.find(pattern))
+    # value.foo on a mapping is deprecated in rule-engine (value['foo'] is the way): opt out now
+    runtime = rule_engine.Context(resolver=resolve_symbol, mapping_attribute_lookup=False)
     try:
         if symbols is not None:
-            typed = rule_engine.Context(type_resolver=rule_engine.type_resolver_from_dict(dict(symbols)))
+            typed = rule_engine.Context(type_resolver=rule_engine.type_resolver_from_dict(dict(symbols)),
+                                        mapping_attribute_lookup=False)
             rule_engine.Rule(expression, context=typed)
         return rule_engine.Rule(expression, context=runtime)
     except rule_engine.SymbolResolutionError as exc:

@@ -11,6 +11,7 @@ given to, so re-running a notebook cell simply makes a new object.
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
@@ -124,9 +125,12 @@ class KnowledgeSource:
         if self.on_stale not in ("obviate", "revalidate"):
             raise SourceDefinitionError(name, f"on_stale must be 'obviate' or 'revalidate', not {self.on_stale!r}")
         for field, value in (("priority", self.priority), ("reliability", self.reliability), ("backoff", self.backoff)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise SourceDefinitionError(name, f"{field} must be a number, not {value!r}")
-        if self.timeout is not None and (isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float)) or self.timeout <= 0):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise SourceDefinitionError(name, f"{field} must be a finite number, not {value!r}")
+        if self.backoff < 0 or self.reliability < 0:
+            raise SourceDefinitionError(name, "backoff and reliability must not be negative")
+        if self.timeout is not None and (isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float))
+                                         or not math.isfinite(self.timeout) or self.timeout <= 0):
             raise SourceDefinitionError(name, f"timeout must be a positive number of seconds, not {self.timeout!r}")
         threshold = self.breaker_threshold
         if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1):
@@ -138,6 +142,14 @@ class KnowledgeSource:
             raise SourceDefinitionError(name, f"retries must be a non-negative int, not {self.retries!r}")
         if isinstance(self.retry_on, type):
             self.retry_on = (self.retry_on,)
+        try:
+            self.retry_on = tuple(self.retry_on)
+        except TypeError:
+            raise SourceDefinitionError(name, f"retry_on must be exception classes, not {self.retry_on!r}") from None
+        if not all(isinstance(t, type) and issubclass(t, BaseException) for t in self.retry_on):
+            raise SourceDefinitionError(name, f"retry_on must be exception classes, not {self.retry_on!r}")
+        if not isinstance(name, str) or not name.isprintable() or not name.isascii() and not _utf8(name):
+            raise SourceDefinitionError(repr(name), "a source name must be printable text")
         fn = self._fn
         self.is_async = inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn)
         # Sync actions without timeout or retries run inline; the rest as tasks.
@@ -178,6 +190,14 @@ class KnowledgeSource:
     def __repr__(self) -> str:
         when = f" when {self.when!r}" if self.when else ""
         return f"<KnowledgeSource {self.name!r} watches {list(self.watches)}{when}>"
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _always(entry: Any) -> bool:
