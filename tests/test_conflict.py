@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+
+from controller import ConfigurationError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -221,7 +223,7 @@ def test_user_rule_refuses_bad_rules() -> None:
     """UserRule refuses an expression that does not parse, and anything not a string or callable."""
     with pytest.raises(PreconditionError):
         UserRule("confidence *")
-    with pytest.raises(TypeError):
+    with pytest.raises(ConfigurationError):
         UserRule(42)  # type: ignore[arg-type]
 
 
