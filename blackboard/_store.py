@@ -217,20 +217,10 @@ def _check_format(con: duckdb.DuckDBPyConnection, path: str) -> None:
     missing = set(COLUMNS) - tables
     if missing:
         raise BlackboardFileError(path, f"tables missing: {', '.join(sorted(missing))}")
-    try:
-        (block_size, blocks) = con.execute(
-            "SELECT block_size, total_blocks FROM pragma_database_size() WHERE database_name = current_database()"
-        ).fetchall()[0]
-    except (duckdb.Error, IndexError):
-        return
-    if os.path.getsize(path) < _HEADER_BYTES + int(block_size) * int(blocks):
-        raise BlackboardFileError(path, "it is shorter than its own header says: truncated or damaged")
+
 
 
 _DDL: list[str] = []
-
-
-_HEADER_BYTES = 3 * 4096  # DuckDB's main header and its two database headers
 
 
 def _user_objects(con: duckdb.DuckDBPyConnection) -> str:
@@ -593,6 +583,11 @@ class Blackboard:
                 raise ValidationError("operation", f"{op!r} is not an operation: use ('post', space, value, key, "
                                       "confidence, supports, context), ('revise', id, value, confidence, supports) "
                                       "or ('retract', id, reason)", op)
+        return self._transact(ops, source, activation, default_supports, default_context)
+
+    def _transact(self, ops: Sequence[tuple[Any, ...]], source: str, activation: int | None,
+                  default_supports: tuple[int, ...], default_context: int) -> list[Entry]:
+        """:meth:`transact` for callers that built well-formed ops themselves (the controller)."""
         if len(ops) == 1 and ops[0][0] == "post":
             _, space, value, key, confidence, supports, context = ops[0]
             entry, text = self._make(

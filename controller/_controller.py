@@ -539,10 +539,11 @@ class Controller:
                 try:
                     ops = self._ops(activation)
                     triggers = activation.triggers
-                    written = bb.transact(
-                        ops, source=source.name, activation=activation.id,
-                        default_supports=(triggers[0].id,) if len(triggers) == 1 else tuple(t.id for t in triggers),
-                        default_context=triggers[0].context,
+                    # the controller builds well-formed ops itself: the unchecked path
+                    written = bb._transact(
+                        ops, source.name, activation.id,
+                        (triggers[0].id,) if len(triggers) == 1 else tuple(t.id for t in triggers),
+                        triggers[0].context,
                     ) if ops else []
                     if activation.worlds:
                         written = list(written) + self._apply_worlds(activation)
