@@ -24,6 +24,7 @@ from ._conflict import UserRule as UserRule
 from ._conflict import WeightedVote as WeightedVote
 from ._controller import DURABILITY_MODES as DURABILITY_MODES
 from ._controller import Controller as Controller
+from ._controller import run_sync as run_sync
 from ._errors import ConfigurationError as ConfigurationError
 from ._errors import ContributionError as ContributionError
 from ._errors import ControllerError as ControllerError
@@ -60,4 +61,5 @@ __all__ = [
     "explain",
     "resume",
     "run_batch",
+    "run_sync",
 ]

@@ -228,14 +228,8 @@ class Controller:
         worker thread with its own loop, so the call still just returns the
         result. In async code, prefer ``await controller.arun(...)``.
         """
-        call = partial(self.arun, goal, max_cycles=max_cycles,
-                       max_activations=max_activations, max_seconds=max_seconds)
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return anyio.run(call)
-        with ThreadPoolExecutor(1, thread_name_prefix="blackboard-run") as pool:
-            return pool.submit(anyio.run, call).result()
+        return run_sync(partial(self.arun, goal, max_cycles=max_cycles,
+                                max_activations=max_activations, max_seconds=max_seconds))
 
     async def arun(self, goal: _Goal = None, *, max_cycles: int | None = None,
                    max_activations: int | None = None, max_seconds: float | None = None) -> RunResult:
@@ -890,6 +884,21 @@ def _call_sync(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
     if inspect.isgenerator(out):
         out = list(out)
     return out
+
+
+def run_sync(call: Callable[[], Any]) -> Any:
+    """Run an async function to completion from sync code: the one sync bridge.
+
+    In a script it is ``anyio.run``; inside a running event loop (a Jupyter
+    cell) the call runs on a worker thread with its own loop, so the caller
+    still just gets the result.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return anyio.run(call)
+    with ThreadPoolExecutor(1, thread_name_prefix="blackboard-run") as pool:
+        return pool.submit(anyio.run, call).result()
 
 
 class _GoalRule:

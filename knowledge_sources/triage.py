@@ -70,7 +70,6 @@ expected category and action of each case, which no agent sees.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
 import math
@@ -78,7 +77,6 @@ import os
 import re
 import time
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -902,12 +900,9 @@ def solve(case: Any, path: str | os.PathLike[str] | None = None, model: Any = No
 
 
 def _run_sync(call: Any) -> Any:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return anyio.run(call)
-    with ThreadPoolExecutor(1, thread_name_prefix="triage") as pool:
-        return pool.submit(anyio.run, call).result()
+    from controller import run_sync  # here: controller imports this package
+
+    return run_sync(call)
 
 
 def _controller(bb: Blackboard, meter: MeteredModel, escalate: bool, options: dict[str, Any],
