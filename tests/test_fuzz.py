@@ -88,7 +88,7 @@ def examples(n: int) -> settings:
     )
 
 
-FUZZ = examples(45)
+FUZZ = examples(55)
 FEW = examples(30)
 
 ENTRY_EVENTS = frozenset({"posted", "revised", "retracted", "superseded", "reinstated", "imported"})
@@ -362,7 +362,7 @@ def test_conflict_rule_declaration_works_or_raises_project_error(
 
 # Was a bug: value.foo leaked IndexError/KeyError, then rule-engine's MappingAttributeLookupDeprecation.
 @pytest.mark.parametrize("mode", ["when", "goal", "rating"])
-@FEW
+@examples(15)
 @given(rule=attribute_rules)
 @example(rule="value.foo")
 def test_attribute_access_in_rules_never_leaks(rule_board: Blackboard, mode: str, rule: str) -> None:
@@ -423,7 +423,7 @@ def test_rule_nested_just_below_the_limit_never_raises_recursion_error(mode: str
         while lo < hi:
             mid = (lo + hi + 1) // 2
             lo, hi = (mid, hi) if accepted(mid) else (lo, mid - 1)
-        for depth in range(lo, max(lo - 40, 0), -2):
+        for depth in range(lo, max(lo - 24, 0), -4):
             ok, run = outcome(lambda: _deep_case(mode, board, _DEEP[shape](depth)))
             if ok:
                 outcome(run)
@@ -474,9 +474,9 @@ def test_catastrophic_regex_rule_is_bounded(pattern: str) -> None:
     root = Path(__file__).resolve().parents[1]
     try:
         done = subprocess.run([sys.executable, "-c", _REDOS_CHILD, rule], cwd=root,
-                              capture_output=True, text=True, timeout=4)
+                              capture_output=True, text=True, timeout=3)
     except subprocess.TimeoutExpired:
-        raise AssertionError("the run did not finish within 4 s") from None
+        raise AssertionError("the run did not finish within 3 s") from None
     assert done.returncode == 0 and "done" in done.stdout, done.stderr[-2000:]
 
 
@@ -648,7 +648,7 @@ def check_written(board: Blackboard, before: Snapshot, entry: Entry) -> None:
 
 
 # ------------------------------------------------------------------ 2. values
-@examples(45)
+@examples(55)
 @given(data=st.data(), value=values, key=keys, confidence=confidences, source=sources, space=spaces_free,
        context=contexts)
 def test_post_of_generated_values_works_or_changes_nothing(
@@ -1109,7 +1109,10 @@ def test_bad_space_declarations_raise_project_error(spaces: Any) -> None:
 @pytest.mark.xfail(strict=True, reason=(
     "BUG: blackboard/_store.py import_arrow validates values with DuckDB's json_valid, which accepts text "
     "Python's json cannot read back ('[1,]', 'nan', 'inf', 5000-deep arrays, NaN floats); get()/replay() "
-    "then raise JSONDecodeError or RecursionError, or return NaN/inf that post() would refuse"))
+    "then raise JSONDecodeError or RecursionError, or return NaN/inf that post() would refuse. Check string "
+    "values with Python's json.loads (parse_constant raising, under a depth limit) in _import_table, refuse "
+    "non-finite float columns (pc.is_finite), and turn ValueError/RecursionError in _row_to_entry into "
+    "BlackboardFileError"))
 @pytest.mark.parametrize("value", [
     ["[1,]"], ["nan"], ["inf"], ["NaN"], ["Infinity"], ["1e999"], ["[" * 5000 + "]" * 5000], [math.nan], [math.inf],
 ], ids=["trailing-comma", "nan", "inf", "NaN", "Infinity", "1e999", "deep", "nan-float", "inf-float"])
@@ -1450,7 +1453,7 @@ def test_damaged_run_data_raises_file_error(board_bytes: bytes, tmp_path: Path, 
 
 def open_every_way(path: Path) -> None:
     """Open each run, replay it, list the runs, verify: each works or raises a project error."""
-    for run in (None, 1, 2, "second"):
+    for run in (None, 1, "second"):
         ok, board = outcome(lambda: Blackboard(path, run=run))
         if ok:
             try:
