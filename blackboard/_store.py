@@ -1427,11 +1427,15 @@ class Blackboard:
         ], schema=_ENTRY_SCHEMA), digests
 
     def close(self) -> None:
-        """Flush and close. Closing twice is harmless."""
+        """Flush (a file) and close. Closing twice is harmless.
+
+        An in-memory blackboard is not flushed: its database goes away with it.
+        """
         if self._con is None:
             return
         try:
-            self.flush()
+            if self._path is not None:
+                self.flush()
         finally:
             if self._engine is not None:
                 self._engine.dispose()
