@@ -79,7 +79,9 @@ def test_killed_runs_resume_with_nothing_lost_or_repeated(tmp_path: Path, durabi
     expected = sudoku.solve(PUZZLE).solution
     within = child_seconds(tmp_path / f"{durability}-timing.duckdb", durability, 1)
     killed = 0
-    for attempt in range(KILLS):
+    for attempt in range(3 * KILLS):  # kills that land before the first commit or after the end don't count
+        if killed >= KILLS // 2:
+            break
         path = tmp_path / f"{durability}-{attempt}.duckdb"
         if not kill_at_random(path, rng, durability, rng.choice([1, 4, 16]), within):
             continue
@@ -97,7 +99,7 @@ def test_killed_runs_resume_with_nothing_lost_or_repeated(tmp_path: Path, durabi
             ).to_pylist()
         assert keys == [], f"activations ran twice: {keys}"
         assert verify(path).ok
-    assert killed >= KILLS // 4, f"only {killed} of {KILLS} kills landed mid-run"
+    assert killed >= KILLS // 4, f"only {killed} of {attempt + 1} kills landed mid-run"
 
 
 def test_resume_command_prints_the_same_form_as_solve(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
