@@ -37,7 +37,6 @@ from functools import partial
 from typing import Any
 
 import anyio
-import rule_engine
 
 from blackboard import UNSET, Blackboard, Entry, EntryNotFoundError, StaleEntryError, Status, ValidationError, entry_facts
 
