@@ -321,7 +321,6 @@ class Blackboard:
         self._materialized = 0  # imported entries also held in memory (after a get)
         self._imported_spaces: set[str] | None = set()  # None: unknown (a reopened run)
         self._next_id = 1
-        self._listeners: list[Any] = []
         self.cycle = 0
         self.cycles = 0
         self.activations = 0
@@ -805,9 +804,6 @@ class Blackboard:
         event = _new_entry(Event, (self._next_seq, self.run_id, self.cycle, kind, entry.id, entry.source, activation, details))
         self._next_seq += 1
         self._events.append(event)
-        if self._listeners:
-            for listener in self._listeners:
-                listener(event, entry)
 
     def _index(self, entry: Entry) -> None:
         eid = entry.id
@@ -836,17 +832,7 @@ class Blackboard:
         event = Event(self._next_seq, self.run_id, self.cycle, kind, eid, source, activation, details)
         self._next_seq += 1
         self._events.append(event)
-        for listener in self._listeners:
-            listener(event, entry)
         return entry
-
-    def subscribe(self, listener: Any) -> None:
-        """Call ``listener(event, entry)`` for every entry event (controllers use this)."""
-        self._listeners.append(listener)
-
-    def unsubscribe(self, listener: Any) -> None:
-        if listener in self._listeners:
-            self._listeners.remove(listener)
 
     # ----------------------------------------------------------------- reads
     def get(self, entry: int | Entry) -> Entry:
