@@ -23,7 +23,6 @@ and a cancelled cycle applies nothing, so the blackboard stays consistent.
 from __future__ import annotations
 
 import asyncio
-import heapq
 import types
 import inspect
 import logging
@@ -374,12 +373,12 @@ class Controller:
         entry object (status changes replace it), so the check is one
         identity test. The others are revalidated or obviated.
         """
-        heap, entries, sources = self.agenda._heap, self.blackboard._entries, self._sources
+        agenda, entries, sources = self.agenda, self.blackboard._entries, self._sources
         breakers = self._breakers
-        pop = heapq.heappop
+        best = agenda.pop
         batch: list[Activation] = []
-        while heap and len(batch) < limit:
-            activation = pop(heap)[2]
+        while agenda and len(batch) < limit:
+            activation = best()
             fresh = activation.source.name in sources
             if fresh:
                 for trigger in activation.triggers:
