@@ -395,11 +395,7 @@ class Controller:
         return batch
 
     def _skip_open_circuit(self, activation: Activation) -> None:
-        activation.state = OBVIATED
-        self.stats[activation.source.name].obviated += 1
-        self.blackboard.log("circuit_open", source=activation.source.name, activation=activation.id,
-                            details={"triggers": [t.id for t in activation.triggers]})
-        self.blackboard.record_activation(activation)
+        self._obviate(activation, "its source's circuit is open", kind="circuit_open")
         if activation.source.fallback is not None:
             self._fall_back(activation)
 
@@ -433,10 +429,10 @@ class Controller:
                details={"triggers": list(ids), "was": list(old_ids)})
         return True
 
-    def _obviate(self, activation: Activation, reason: str) -> None:
+    def _obviate(self, activation: Activation, reason: str, kind: str = "obviated") -> None:
         activation.state = OBVIATED
         self.stats[activation.source.name].obviated += 1
-        self.blackboard.log("obviated", source=activation.source.name, activation=activation.id,
+        self.blackboard.log(kind, source=activation.source.name, activation=activation.id,
                             details={"reason": reason, "triggers": [t.id for t in activation.triggers]})
         self.blackboard.record_activation(activation)
 
