@@ -6,6 +6,7 @@ Public surface::
                     retract, read, query with SQL, export, replay
     Entry, Event    typed records (immutable)
     Space, Status   declared spaces and entry statuses
+    SpaceView       bb.space(name): a space's entries, shown as a table
     entry_facts     the symbols a rule sees for an entry
     errors          BlackboardError and its branches
 """
@@ -34,6 +35,7 @@ from ._models import ContextRow as ContextRow
 from ._models import EntryRow as EntryRow
 from ._models import EventRow as EventRow
 from ._models import RunRow as RunRow
+from ._render import SpaceView as SpaceView
 from ._review import Review as Review
 from ._store import UNSET as UNSET
 from ._store import Blackboard as Blackboard
@@ -68,6 +70,7 @@ __all__ = [
     "RunArchive",
     "RunRow",
     "Space",
+    "SpaceView",
     "StaleEntryError",
     "Status",
     "UnknownSpaceError",

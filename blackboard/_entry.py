@@ -49,6 +49,16 @@ class Entry(NamedTuple):
         """The symbols a rule sees for this entry (see :func:`entry_facts`)."""
         return entry_facts(self)
 
+    def _repr_html_(self) -> str:
+        from ._render import entry_html
+
+        return entry_html(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        from ._render import entry_text
+
+        printer.text(entry_text(self))
+
 
 class Event(NamedTuple):
     """One record of the append-only event log."""

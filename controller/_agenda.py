@@ -15,12 +15,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from blackboard import Entry
+from blackboard._display import escape, html_table, short, text_table
 from knowledge_sources import KnowledgeSource
 
 PENDING = "pending"
 DONE = "done"
 FAILED = "failed"
 OBVIATED = "obviated"
+SHOWN = 20  # rows a display shows
 
 
 class Activation:
@@ -28,7 +30,7 @@ class Activation:
 
     __slots__ = (
         "id", "source", "triggers", "rating", "state", "attempts", "error",
-        "queued_cycle", "cycle", "seconds", "produced", "result", "worlds",
+        "queued_cycle", "cycle", "seconds", "started", "produced", "result", "worlds",
     )
 
     def __init__(self, aid: int, source: KnowledgeSource, triggers: tuple[Entry, ...],
@@ -43,6 +45,7 @@ class Activation:
         self.queued_cycle = queued_cycle
         self.cycle: int | None = None
         self.seconds: float | None = None
+        self.started: float | None = None  # Unix time its action started
         self.produced: tuple[int, ...] = ()
         self.result: Any = None
         self.worlds: list[Any] = []
@@ -102,3 +105,29 @@ class Agenda:
     def __iter__(self) -> Iterator[Activation]:
         """Pending activations, best first (without removing them)."""
         return iter([item[2] for item in sorted(self._heap)])
+
+    def _rows(self) -> list[Activation]:
+        return [item[2] for item in heapq.nsmallest(SHOWN, self._heap)]
+
+    def __repr__(self) -> str:
+        return f"<Agenda: {len(self._heap)} waiting>"
+
+    def __str__(self) -> str:
+        rows = [(a.id, a.source.name, ",".join(str(t.id) for t in a.triggers), a.rating, a.queued_cycle)
+                for a in self._rows()]
+        more = len(self._heap) - SHOWN
+        return text_table(("id", "source", "triggers", "rating", "queued in cycle"), rows,
+                          title=f"agenda: {len(self._heap)} activations waiting, best first",
+                          note=f"… {more} more" if more > 0 else "")
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
+
+    def _repr_html_(self) -> str:
+        rows = [[str(a.id), escape(a.source.name),
+                 ", ".join(f"{t.id} <code>{escape(short(t.value, 24))}</code>" for t in a.triggers),
+                 f"{a.rating:.4g}", str(a.queued_cycle)] for a in self._rows()]
+        more = len(self._heap) - SHOWN
+        return html_table(("id", "source", "triggers", "rating", "queued in cycle"), rows,
+                          caption=f"agenda: {len(self._heap)} activations waiting, best first",
+                          note=f"… {more} more" if more > 0 else "")

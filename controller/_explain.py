@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from blackboard import Blackboard, Entry
+from blackboard._display import card, escape, html_table, short
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,23 @@ class Explanation:
     revises: tuple[Entry, ...]
     history: tuple[dict[str, Any], ...]
     beat: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    lost_to: dict[str, Any] | None = None
+
+    @property
+    def verdict(self) -> str:
+        """One sentence: did it compete, and why did it win or lose?"""
+        if self.lost_to is not None:
+            lost = self.lost_to
+            return (f"lost to entry {lost['entry']} ({lost['value']!r}) by {lost['strategy']}: "
+                    f"scores {lost['scores']}, margin {lost['margin']}")
+        if self.beat:
+            strategies = ", ".join(sorted({str(b["strategy"]) for b in self.beat}))
+            beaten = ", ".join(f"entry {b['entry']}" for b in self.beat)
+            plural = "s" if len(self.beat) > 1 else ""
+            return f"won against {len(self.beat)} competitor{plural} ({beaten}) by {strategies}"
+        if self.entry.key is None:
+            return "no slot (no key), so it competed with nothing"
+        return "nothing else claimed its slot"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -37,6 +55,8 @@ class Explanation:
             "revises": [r.id for r in self.revises],
             "history": list(self.history),
             "beat": list(self.beat),
+            "lost_to": self.lost_to,
+            "verdict": self.verdict,
         }
 
     @property
@@ -54,6 +74,7 @@ class Explanation:
             lines.append("derived from " + ", ".join(f"entry {s.id}" for s in self.supports))
         if self.revises:
             lines.append("revises " + " <- ".join(f"entry {r.id} ({r.value!r})" for r in self.revises))
+        lines.append(self.verdict)
         for b in self.beat:
             lines.append(f"beat entry {b['entry']} ({b['value']!r}) by {b['strategy']}: scores {b['scores']}, margin {b['margin']}")
         for h in self.history:
@@ -64,6 +85,26 @@ class Explanation:
 
     def __str__(self) -> str:
         return self.text
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.text)
+
+    def _repr_html_(self) -> str:
+        from blackboard._render import entry_html
+
+        def one(entries: tuple[Entry, ...]) -> str:
+            return ", ".join(f"{e.id} <code>{escape(short(e.value, 24))}</code> ({e.confidence:.3g})"
+                             for e in entries) or "—"
+
+        pairs = [
+            ("posted by", escape(self.posted_by) + (f", activation {self.activation['id']}" if self.activation else "")),
+            ("triggered by", one(self.triggers)), ("derived from", one(self.supports)),
+            ("revises", one(self.revises)), ("verdict", escape(self.verdict)),
+        ]
+        rows = [[str(b["entry"]), f"<code>{escape(short(b['value'], 30))}</code>", escape(b["strategy"]),
+                 escape(b["scores"]), escape(b["margin"]), str(b["cycle"])] for b in self.beat]
+        beaten = html_table(("beat entry", "value", "strategy", "scores", "margin", "cycle"), rows) if rows else ""
+        return entry_html(self.entry) + card("why", pairs) + beaten
 
 
 def explain(bb: Blackboard, entry: int | Entry) -> Explanation:
@@ -89,8 +130,18 @@ def explain(bb: Blackboard, entry: int | Entry) -> Explanation:
         if e.kind == "superseded" and e.details and e.details.get("by") == current.id
         and e.details.get("reason") != "revised"
     )
+    lost_to = None
+    for e in mine:
+        if e.kind == "reinstated":
+            lost_to = None
+        elif (e.kind == "superseded" and e.details
+                and e.details.get("reason") != "revised" and e.details.get("by") is not None):
+            winner = e.details["by"]
+            lost_to = {"entry": winner, "value": bb.get(winner).value if winner in bb else None, "cycle": e.cycle,
+                       "strategy": e.details.get("strategy"), "scores": e.details.get("scores"),
+                       "margin": e.details.get("margin")}
     history = tuple(
         {"seq": e.seq, "cycle": e.cycle, "kind": e.kind, "source": e.source, "details": dict(e.details or {})}
         for e in mine
     )
-    return Explanation(current, current.source, record, triggers, supports, tuple(chain), history, beat)
+    return Explanation(current, current.source, record, triggers, supports, tuple(chain), history, beat, lost_to)
