@@ -23,7 +23,7 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 FORMAT_NAME = "duckdb-blackboard"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 class _Base(SQLModel, registry=registry()):
@@ -106,6 +106,8 @@ class ActivationRow(_Base, table=True):
     cycle: int | None = Field(default=None, sa_column=Column(Integer))
     seconds: float | None = Field(default=None, sa_column=Column(Double))
     produced: str | None = Field(default=None, sa_column=Column(Text))
+    # wall-clock (Unix) seconds when its action started: the run timeline
+    started: float | None = Field(default=None, sa_column=Column(Double))
 
 
 class ContextRow(_Base, table=True):

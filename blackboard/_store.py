@@ -20,6 +20,7 @@ never clash, and the store hands them out itself as the single writer.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -47,6 +48,8 @@ from ._errors import (
 )
 from ._chain import VerifyReport, entry_content, link, verify_connection
 from ._review import DECISIONS, REQUESTED, Review, reviews_from
+from ._display import escape
+from ._render import SpaceView, blackboard_html, blackboard_text
 from ._models import COLUMNS, FORMAT_NAME, FORMAT_VERSION, create_table_statements
 from ._values import (
     check_activation,
@@ -58,6 +61,8 @@ from ._values import (
     check_text,
     encode_value,
 )
+
+log = logging.getLogger("blackboard")
 
 UNSET: Any = type("Unset", (), {"__repr__": lambda self: "UNSET", "__slots__": ()})()
 _UNSET = UNSET
@@ -114,6 +119,7 @@ _ACTIVATION_SCHEMA = pa.schema(
         ("cycle", pa.int32()),
         ("seconds", pa.float64()),
         ("produced", pa.string()),
+        ("started", pa.float64()),
     ]
 )
 
@@ -207,6 +213,9 @@ def _check_format(con: duckdb.DuckDBPyConnection, path: str) -> None:
     if meta.get("format") != FORMAT_NAME:
         raise NotABlackboardError(path, f"its bb_meta names format {meta.get('format')!r}")
     version = meta.get("version")
+    if version in _MIGRATIONS:
+        _migrate(con, path, version)
+        version = str(FORMAT_VERSION)
     if version != str(FORMAT_VERSION):
         raise IncompatibleVersionError(
             path,
@@ -220,6 +229,29 @@ def _check_format(con: duckdb.DuckDBPyConnection, path: str) -> None:
 
 
 _DDL: list[str] = []
+
+
+# Each older format this program can bring up to date, and the statements
+# that do it (run in one transaction, so a failure leaves the file as it was).
+_MIGRATIONS: dict[str, tuple[str, ...]] = {
+    "1": ("ALTER TABLE bb_activation ADD COLUMN started DOUBLE",),
+}
+
+
+def _migrate(con: duckdb.DuckDBPyConnection, path: str, version: str) -> None:
+    """Upgrade a file written in an older format, in place and atomically."""
+    try:
+        con.begin()
+        for statement in _MIGRATIONS[version]:
+            con.execute(statement)
+        con.execute("UPDATE bb_meta SET value = ? WHERE name = 'version'", [str(FORMAT_VERSION)])
+        con.commit()
+    except duckdb.Error as exc:
+        con.rollback()
+        raise BlackboardFileError(
+            path, f"cannot upgrade it from format version {version} ({str(exc).splitlines()[0]}); it was not modified"
+        ) from None
+    log.info("upgraded %s from blackboard format version %s to %s", path, version, FORMAT_VERSION)
 
 
 def _user_objects(con: duckdb.DuckDBPyConnection) -> str:
@@ -475,6 +507,28 @@ class Blackboard:
     def __repr__(self) -> str:
         state = "closed" if self._con is None else f"{len(self)} entries"
         return f"<Blackboard {self.path} run={getattr(self, 'run_id', '?')} {state}>"
+
+    # ------------------------------------------------------------ display
+    def space(self, name: str) -> SpaceView:
+        """One space's entries (all versions), best first; displays as a table."""
+        self._live()
+        declared = self._spaces.get(name)
+        if declared is None:
+            raise UnknownSpaceError(name, frozenset(self._spaces))
+        return SpaceView(name, declared.description, [self._entries[i] for i in self._by_space.get(name, ())])
+
+    def __str__(self) -> str:
+        if self._con is None:
+            return repr(self)
+        return blackboard_text(self)
+
+    def _repr_html_(self) -> str:
+        if self._con is None:
+            return escape(repr(self))
+        return blackboard_html(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
 
     # ---------------------------------------------------------------- writes
     def post(
@@ -1639,6 +1693,7 @@ def _activation_table(run: int, acts: list[Any]) -> pa.Table:
         pa.array([a.seconds for a in acts], pa.float64()),
         pa.array([None if not (p := a.produced) else f"[{p[0]}]" if len(p) == 1 else _id_list(p)
                   for a in acts], pa.string()),
+        pa.array([a.started for a in acts], pa.float64()),
     ], schema=_ACTIVATION_SCHEMA)
 
 

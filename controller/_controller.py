@@ -63,6 +63,7 @@ from ._escalation import Escalation
 from ._policy import Policy, contribution_facts
 from ._conflict import ConflictStrategy, HighestConfidence, Resolution, strategy_named
 from ._errors import ConfigurationError, ContributionError
+from ._instruments import CycleReport, Instrument, Instruments, check_instruments
 from ._result import RunResult, SourceStats
 
 log = logging.getLogger("controller")
@@ -104,6 +105,8 @@ class Controller:
         person) or ``"pause"`` (the run stops as soon as something is held).
     seed: seeds the jitter of retry back-off, for reproducible runs.
     clock: the clock of circuit-breaker cool-downs (``time.monotonic``).
+    instruments: :class:`Instrument` observers called at the start and end
+        of every run and after every cycle (progress bars, tracing).
     """
 
     def __init__(
@@ -122,6 +125,7 @@ class Controller:
         on_review: str = "continue",
         seed: int | None = None,
         clock: Callable[[], float] = time.monotonic,
+        instruments: Iterable[Instrument] = (),
     ) -> None:
         if not isinstance(blackboard, Blackboard):
             raise ConfigurationError("blackboard", f"expected a Blackboard, got {type(blackboard).__name__}")
@@ -174,6 +178,10 @@ class Controller:
         self._reacted_until = 0  # review decisions up to here were acted on by an earlier controller
         self._retriggers: dict[int, list[KnowledgeSource]] = {}
         self.stats: dict[str, SourceStats] = {}
+        self.instruments = check_instruments(instruments)
+        self._agenda_lengths: list[int] = []
+        self._instruments = Instruments(())
+        self._wall_offset = 0.0
         self.register(*sources)
 
     # ------------------------------------------------------------ sources
@@ -182,16 +190,25 @@ class Controller:
         return dict(self._sources)
 
     def register(self, *sources: KnowledgeSource, replace: bool = False) -> None:
-        """Add sources. A second source with a taken name is refused, unless ``replace``."""
+        """Add sources. A second source with a taken name is refused, unless ``replace``.
+
+        A source defined at the same place as the one it would replace (same
+        module and qualified name: a notebook cell run again) replaces it
+        without ``replace``; its pending activations run the new action.
+        """
         from ._matcher import TriggerIndex
 
         staged = dict(self._sources)
+        replaced: set[str] = set()
         for source in sources:
             if not isinstance(source, KnowledgeSource):
                 raise ConfigurationError("sources", f"{source!r} is not a KnowledgeSource")
             current = staged.get(source.name)
-            if current is not None and current is not source and not replace:
-                raise DuplicateSourceError(source.name)
+            if current is not None and current is not source:
+                if not (replace or (source.name in self._sources and _redefines(source, current))):
+                    raise DuplicateSourceError(source.name)
+                log.info("source %r replaced by a new definition", source.name)
+                replaced.add(source.name)
             source.check(self.blackboard.spaces)
             staged[source.name] = source
         for source in staged.values():
@@ -199,6 +216,12 @@ class Controller:
                 raise ConfigurationError("sources", f"{source.name!r} names fallback {source.fallback!r}, which is not registered")
         self._sources = staged
         self._index = TriggerIndex(staged.values())
+        if replaced:  # what waits for the old definition runs the new one
+            for _, _, activation in self.agenda._heap:
+                if activation.source.name in replaced:
+                    activation.source = staged[activation.source.name]
+            for waiting in self._retriggers.values():
+                waiting[:] = [staged[s.name] if s.name in replaced else s for s in waiting]
         for source in staged.values():  # kept after unregister: their claims still count
             self._reliability[source.name] = source.reliability
         for source in staged.values():
@@ -219,28 +242,43 @@ class Controller:
 
     # ---------------------------------------------------------------- run
     def run(self, goal: _Goal = None, *, max_cycles: int | None = None,
-            max_activations: int | None = None, max_seconds: float | None = None) -> RunResult:
+            max_activations: int | None = None, max_seconds: float | None = None,
+            progress: bool | Instrument = False) -> RunResult:
         """Run to a goal, quiescence or a budget; works in scripts and in Jupyter.
 
         Inside a running event loop (a notebook cell) the run happens on a
         worker thread with its own loop, so the call still just returns the
         result. In async code, prefer ``await controller.arun(...)``.
+        ``progress=True`` shows a :class:`ProgressBar` (a notebook widget in
+        Jupyter, a text bar on a terminal) for this run; pass a
+        ``ProgressBar(...)`` to choose what it watches.
         """
         return run_sync(partial(self.arun, goal, max_cycles=max_cycles,
-                                max_activations=max_activations, max_seconds=max_seconds))
+                                max_activations=max_activations, max_seconds=max_seconds,
+                                progress=progress))
 
     async def arun(self, goal: _Goal = None, *, max_cycles: int | None = None,
-                   max_activations: int | None = None, max_seconds: float | None = None) -> RunResult:
+                   max_activations: int | None = None, max_seconds: float | None = None,
+                   progress: bool | Instrument = False) -> RunResult:
         """The async form of :meth:`run`."""
         for name, limit in (("max_cycles", max_cycles), ("max_activations", max_activations), ("max_seconds", max_seconds)):
             if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float))
                                       or limit != limit or limit < 0 or (isinstance(limit, int) and limit > 2**62)):
                 raise ConfigurationError(name, f"must be a non-negative number, not {limit!r}")
         goal_check = _goal(goal)
+        instruments = Instruments(self.instruments + _progress(progress))
         bb = self.blackboard
         bb._live()
+        self._instruments = instruments
+        if instruments:
+            instruments.call("run_started", self, goal, {
+                "max_cycles": max_cycles, "max_activations": max_activations, "max_seconds": max_seconds})
         clock = time.perf_counter
         started = clock()
+        self._wall_offset = time.time() - started  # activations record Unix start times
+        debug = log.isEnabledFor(logging.DEBUG)
+        lengths: list[int] = []
+        self._agenda_lengths = lengths
         last_flush = started
         deadline = math.inf if max_seconds is None else started + max_seconds
         cycle_limit = math.inf if max_cycles is None else max_cycles
@@ -293,6 +331,8 @@ class Controller:
                 bb.cycle += 1
                 bb.cycles = bb.cycle
                 in_flight = batch
+                if instruments:
+                    cycle_started = time.time()
                 waiting = self._run_inline(batch, action_seconds)
                 if waiting:
                     await self._run_waiting(waiting, action_seconds)
@@ -300,6 +340,13 @@ class Controller:
                 in_flight = []
                 bb.activations += len(batch)
                 self._match_new(goal_check, goal_hits)
+                lengths.append(len(heap))
+                if debug:
+                    log.debug("cycle %d: %d ran (%s), %d waiting", bb.cycle, len(batch),
+                              ", ".join(f"{a.source.name}:{a.state}" for a in batch[:8]), len(heap))
+                if instruments:
+                    instruments.call("cycle_finished", self, CycleReport(
+                        bb.cycle, cycle_started, time.time() - cycle_started, tuple(batch), len(heap)))
                 if durable and (self.durability == "cycle" or (
                     self.durability == "interval" and clock() - last_flush >= self.flush_interval
                 )):
@@ -352,7 +399,8 @@ class Controller:
             cycles=cycles, activations=counts["activations"], failed=counts["failed"],
             obviated=counts["obviated"], contributions=counts["contributions"],
             seconds=time.perf_counter() - started, action_seconds=action_seconds,
-            budget=budget, sources={k: v for k, v in self.stats.items()},
+            budget=budget, sources={k: SourceStats(**vars(v)) for k, v in self.stats.items()},
+            agenda_lengths=tuple(self._agenda_lengths),
         )
         bb.log("run_finished", source="controller", details={"outcome": outcome, "budget": budget})
         summary = result.to_dict()
@@ -363,6 +411,8 @@ class Controller:
         if not bb.in_memory:
             bb.flush()
         log.info("run %s: %s", bb.run_id, result)
+        if self._instruments:
+            self._instruments.call("run_finished", self, result)
         return result
 
     # -------------------------------------------------------------- select
@@ -443,6 +493,7 @@ class Controller:
         view = self._view
         clock = time.perf_counter
         cycle = self.blackboard.cycle
+        offset = self._wall_offset
         spent = 0.0
         for activation in batch:
             activation.cycle = cycle
@@ -452,6 +503,7 @@ class Controller:
                 continue
             activation.attempts += 1
             started = clock()
+            activation.started = started + offset
             try:
                 out = source._fn(activation.triggers[0], view) if source.wants_view else source._fn(activation.triggers[0])
                 if type(out) is _GeneratorType:
@@ -475,6 +527,7 @@ class Controller:
     async def _call_waiting(self, activation: Activation, action_seconds: list[float]) -> None:
         source = activation.source
         started = time.perf_counter()
+        activation.started = started + self._wall_offset
         attempt = 0
         while True:
             attempt += 1
@@ -871,6 +924,26 @@ class Controller:
             goal_hits[:] = list(outcome)
             return bool(outcome)
         return bool(outcome)
+
+
+def _redefines(new: KnowledgeSource, old: KnowledgeSource) -> bool:
+    """Is ``new`` the same definition as ``old``, run again (a notebook cell)?
+
+    Lambdas have no name to tell two apart, so they never redefine.
+    """
+    return new.definition == old.definition and "<lambda>" not in new.definition[1]
+
+
+def _progress(progress: bool | Instrument) -> list[Instrument]:
+    if isinstance(progress, Instrument):
+        return [progress]
+    if progress is True:
+        from ._progress import ProgressBar
+
+        return [ProgressBar()]
+    if progress is False or progress is None:
+        return []
+    raise ConfigurationError("progress", f"must be True, False or a ProgressBar, not {progress!r}")
 
 
 def _call_sync(fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:

@@ -103,6 +103,16 @@ class KnowledgeSource:
         self._fn: Callable[..., Any] = self._bound_action()
         self._setup()
 
+    @property
+    def definition(self) -> tuple[str, str]:
+        """Where this source was defined: (module, qualified name).
+
+        A controller takes a new source with a taken name in place of the old
+        one when both have the same definition: that is a notebook cell run
+        again, not two different sources that clash.
+        """
+        return (type(self).__module__, type(self).__qualname__)
+
     def _bound_action(self) -> Callable[..., Any]:
         action = getattr(self, "action", None)
         if action is None or not callable(action):
@@ -227,6 +237,11 @@ class _FunctionSource(KnowledgeSource):
 
     def _bound_action(self) -> Callable[..., Any]:
         return self._function
+
+    @property
+    def definition(self) -> tuple[str, str]:
+        fn = self._function
+        return (getattr(fn, "__module__", "") or "", getattr(fn, "__qualname__", "") or repr(fn))
 
 
 def knowledge_source(
