@@ -9,6 +9,10 @@ Public surface::
     Activation, Agenda  the agenda and its items
     HighestConfidence, NoisyOr, WeightedVote, UserRule, ConflictStrategy,
     Resolution          conflict resolution strategies
+    Instrument, CycleReport, ProgressBar, OpenTelemetryInstrument
+                        run observers: progress bars, tracing
+    plot_timeline, plot_confidence, plot_provenance (and their *_data)
+                        pictures of a run (matplotlib)
     errors              ControllerError, ConfigurationError, ContributionError
 """
 
@@ -31,7 +35,17 @@ from ._errors import ControllerError as ControllerError
 from ._escalation import Escalation as Escalation
 from ._explain import Explanation as Explanation
 from ._explain import explain as explain
+from ._instruments import CycleReport as CycleReport
+from ._instruments import Instrument as Instrument
+from ._otel import OpenTelemetryInstrument as OpenTelemetryInstrument
+from ._plots import confidence_data as confidence_data
+from ._plots import plot_confidence as plot_confidence
+from ._plots import plot_provenance as plot_provenance
+from ._plots import plot_timeline as plot_timeline
+from ._plots import provenance_data as provenance_data
+from ._plots import timeline_data as timeline_data
 from ._policy import Policy as Policy
+from ._progress import ProgressBar as ProgressBar
 from ._result import RunResult as RunResult
 from ._resume import NothingToResumeError as NothingToResumeError
 from ._resume import resume as resume
@@ -39,7 +53,17 @@ from ._result import SourceStats as SourceStats
 
 __all__ = [
     "DURABILITY_MODES",
+    "CycleReport",
     "Escalation",
+    "Instrument",
+    "OpenTelemetryInstrument",
+    "ProgressBar",
+    "confidence_data",
+    "plot_confidence",
+    "plot_provenance",
+    "plot_timeline",
+    "provenance_data",
+    "timeline_data",
     "Explanation",
     "Activation",
     "Agenda",
