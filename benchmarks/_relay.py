@@ -68,9 +68,9 @@ def relay_run(sources: list[KnowledgeSource], starts: list[Any], *,
     return bb, Controller(bb, sources)
 
 
-def time_run(bb: Blackboard, ctl: Controller, expected: int) -> float:
+def time_run(bb: Blackboard, ctl: Controller, expected: int, progress: Any = False) -> float:
     """Seconds of the whole ``ctl.run()``; checks the activation count, closes ``bb``."""
-    seconds, out = timed(ctl.run)
+    seconds, out = timed(lambda: ctl.run(progress=progress))
     bb.close()
     if out.activations != expected or out.outcome != "quiescent":
         raise AssertionError(f"expected {expected} activations to quiescence, got {out}")
