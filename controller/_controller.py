@@ -63,6 +63,7 @@ from ._escalation import Escalation
 from ._policy import Policy, contribution_facts
 from ._conflict import ConflictStrategy, HighestConfidence, Resolution, strategy_named
 from ._errors import ConfigurationError, ContributionError
+from ._explain import Explanation
 from ._instruments import CycleReport, Instrument, Instruments, check_instruments
 from ._result import RunResult, SourceStats
 
@@ -236,6 +237,12 @@ class Controller:
 
         self._sources.pop(name, None)
         self._index = TriggerIndex(self._sources.values())
+
+    def explain(self, entry: int | Entry) -> Explanation:
+        """Why ``entry`` is on the blackboard and why it won or lost (see :func:`controller.explain`)."""
+        from ._explain import explain
+
+        return explain(self.blackboard, entry)
 
     def strategy(self, space: str) -> ConflictStrategy:
         return self._strategies.get(space, self._default_strategy)

@@ -314,6 +314,7 @@ def test_explanation_says_why_an_entry_won_or_lost() -> None:
     assert loser.lost_to is not None and loser.lost_to["entry"] == winner.id
     assert loser.verdict.startswith(f"lost to entry {winner.id}")
     assert "won against" in story._repr_html_() and "beat entry" in story._repr_html_()
+    assert Controller(bb).explain(winner.id).to_dict() == story.to_dict()
 
 
 # -------------------------------------------------------------- re-registration
