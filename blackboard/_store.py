@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from dataclasses import dataclass
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -60,6 +61,7 @@ from ._values import (
     check_supports,
     check_text,
     encode_value,
+    MAX_VALUE_BYTES,
 )
 
 log = logging.getLogger("blackboard")
@@ -1233,7 +1235,8 @@ class Blackboard:
             con.begin()
             con.execute(
                 f"INSERT INTO bb_entry SELECT {self.run_id}, _id, space, {key},"
-                f" CASE WHEN json_valid({value}) THEN {value} ELSE error('{_BAD_JSON}') END,"
+                f" CASE WHEN NOT json_valid({value}) THEN error('{_BAD_JSON}')"
+                f" WHEN strlen({value}) > {MAX_VALUE_BYTES} THEN error('{_BIG_VALUE}') ELSE {value} END,"
                 f" {conf}, 'active', ?, {self.cycle}, 0, '[]', NULL FROM _bb_import",
                 [source],
             )
@@ -1248,6 +1251,13 @@ class Blackboard:
                     f"SELECT count(*) FROM _bb_import WHERE value IS NULL OR NOT json_valid({value})"
                 ))  # type: ignore[misc]
                 raise ValidationError("value", f"{bad} of {n} imported rows are not valid JSON; nothing was imported") from None
+            if _BIG_VALUE in str(exc):
+                (big,) = _one(con.execute(
+                    f"SELECT count(*) FROM _bb_import WHERE strlen({value}) > {MAX_VALUE_BYTES}"
+                ))  # type: ignore[misc]
+                raise ValidationError(
+                    "value", f"{big} of {n} imported rows are over the {MAX_VALUE_BYTES:,}-byte limit of a value"
+                    " (as post() enforces); nothing was imported") from None
             raise ValidationError("table", f"cannot be imported, nothing was: {str(exc).splitlines()[0]}") from None
         self._next_id += n
         self._imported += n
@@ -1559,6 +1569,7 @@ def _flat(value: dict[Any, Any]) -> bool:
 
 
 _BAD_JSON = "blackboard import: invalid JSON value"
+_BIG_VALUE = "blackboard import: value over the size limit"
 
 
 class _KnownIds:
@@ -1605,6 +1616,12 @@ def _import_table(table: Any, spaces: Mapping[str, Space]) -> pa.Table:
                 raise ValidationError("space", f"{outside} of {n} imported rows: not a declared space; nothing was imported")
         if table.column("value").null_count:
             raise ValidationError("value", f"{table.column('value').null_count} of {n} imported rows have no value; nothing was imported")
+        unreadable = _unreadable_values(table.column("value"))
+        if unreadable:
+            raise ValidationError(
+                "value", f"{unreadable} of {n} imported rows are JSON that strict readers refuse (NaN, Infinity, "
+                "numbers out of range, trailing commas, or nesting too deep), which post() never writes; "
+                "nothing was imported")
         if "confidence" in cols:
             kind = table.column("confidence").type
             if not (pa.types.is_floating(kind) or pa.types.is_integer(kind) or pa.types.is_decimal(kind)):
@@ -1619,6 +1636,61 @@ def _import_table(table: Any, spaces: Mapping[str, Space]) -> pa.Table:
     except pa.ArrowException as exc:
         raise ValidationError("table", f"cannot be imported: {exc}") from None
     return table
+
+
+# JSON text that DuckDB's lenient parser accepts but Python's json (and
+# post()) do not: only values that may hold such text are parsed in Python,
+# so a clean bulk import stays one vectorised pass.
+_SUSPECT_JSON = r"(?i)nan|inf|,\s*[\]}]|[eE][+-]?\d{3}"
+_SUSPECT_NESTING = 64
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"{text} is out of range")
+    return number
+
+
+def _strict_json(text: str) -> bool:
+    try:
+        json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+def _unreadable_values(column: pa.ChunkedArray) -> int:
+    """How many values of an import column Python's strict JSON could not read back."""
+    kind = column.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        suspect = pc.or_(
+            pc.match_substring_regex(column, _SUSPECT_JSON),
+            pc.greater(pc.add(pc.count_substring(column, "["), pc.count_substring(column, "{")), _SUSPECT_NESTING),
+        )
+        texts = pc.filter(column, pc.fill_null(suspect, False)).to_pylist()
+        return sum(1 for text in texts if text is not None and not _strict_json(text))
+    return _non_finite(column)
+
+
+def _non_finite(array: Any) -> int:
+    """Non-finite floats anywhere in an Arrow column (in lists and structs too)."""
+    kind = array.type
+    if isinstance(array, pa.ChunkedArray):
+        return sum(_non_finite(chunk) for chunk in array.chunks)
+    if pa.types.is_floating(kind):
+        return len(array) - array.null_count - (pc.sum(pc.is_finite(array)).as_py() or 0)
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        return _non_finite(array.flatten())
+    if pa.types.is_struct(kind):
+        return sum(_non_finite(array.field(i)) for i in range(kind.num_fields))
+    if pa.types.is_map(kind):
+        return _non_finite(array.items)
+    return 0
 
 
 @dataclass

@@ -1106,13 +1106,7 @@ def test_bad_space_declarations_raise_project_error(spaces: Any) -> None:
     refused(lambda: Blackboard(spaces=spaces))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: blackboard/_store.py import_arrow validates values with DuckDB's json_valid, which accepts text "
-    "Python's json cannot read back ('[1,]', 'nan', 'inf', 5000-deep arrays, NaN floats); get()/replay() "
-    "then raise JSONDecodeError or RecursionError, or return NaN/inf that post() would refuse. Check string "
-    "values with Python's json.loads (parse_constant raising, under a depth limit) in _import_table, refuse "
-    "non-finite float columns (pc.is_finite), and turn ValueError/RecursionError in _row_to_entry into "
-    "BlackboardFileError"))
+# Was a bug: import_arrow accepted JSON text DuckDB reads but Python's json does not.
 @pytest.mark.parametrize("value", [
     ["[1,]"], ["nan"], ["inf"], ["NaN"], ["Infinity"], ["1e999"], ["[" * 5000 + "]" * 5000], [math.nan], [math.inf],
 ], ids=["trailing-comma", "nan", "inf", "NaN", "Infinity", "1e999", "deep", "nan-float", "inf-float"])
@@ -1130,10 +1124,21 @@ def test_imported_json_that_python_cannot_read_is_refused(value: list[Any]) -> N
         _closing(board)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: blackboard/_store.py import_arrow does not apply MAX_VALUE_BYTES: a 2 MB value, refused by post(), "
-    "is imported. Check the JSON text's byte length in _import_table (pc.binary_length of the value column, "
-    "or length(to_json(value)) in the INSERT's CASE) against blackboard/_values.py MAX_VALUE_BYTES"))
+def test_imported_json_that_only_looks_suspicious_is_accepted() -> None:
+    """Values mentioning 'nan' or 'inf' in strings, big exponents in strings, or modest nesting import fine."""
+    board = Blackboard()
+    try:
+        values = ['"information"', '{"nano": "Infinity war"}', '"1e999 is a string"', "[" * 70 + "]" * 70, "1e308"]
+        assert board.import_arrow({"space": ["s"] * len(values), "value": values}) == len(values)
+        assert [e.value for e in board.query("SELECT * FROM entries ORDER BY id")][:2] == [
+            "information", {"nano": "Infinity war"}]
+        assert board.import_arrow({"space": ["s"], "value": [[1.5, 2.5]]}) == 1
+        refused(lambda: board.import_arrow({"space": ["s"], "value": [[1.5, math.nan]]}))
+    finally:
+        _closing(board)
+
+
+# Was a bug: import_arrow did not apply the 1 MB limit post() enforces.
 @pytest.mark.parametrize("value", [['"' + "x" * 2_000_000 + '"'], [["y" * 1_100_000]]], ids=["text", "list"])
 def test_imported_value_over_the_size_limit_is_refused(value: list[Any]) -> None:
     """import_arrow() refuses a value whose JSON is over the limit post() enforces, and imports nothing."""
