@@ -149,8 +149,11 @@ def _connect(path: str | None) -> duckdb.DuckDBPyConnection:
         _initialise(con)
         return con
     _check_magic(p)
+    size, had_wal = p.stat().st_size, Path(path + ".wal").exists()
     con = _duckdb_connect(path)
     try:
+        if not had_wal:
+            _check_size(con, path, size)
         _check_format(con, path)
     except BaseException:
         con.close()
@@ -190,6 +193,25 @@ def _duckdb_connect(path: str) -> duckdb.DuckDBPyConnection:
         raise BlackboardFileError(
             path, f"not a readable DuckDB database, or corrupted ({message})"
         ) from None
+
+
+_HEADER_BYTES = 3 * 4096  # DuckDB's main header and its two database headers
+
+
+def _check_size(con: duckdb.DuckDBPyConnection, path: str, size: int) -> None:
+    """A file must hold every block its header counts (without a pending WAL,
+    which can make a sound file look short): a file cut in its last blocks
+    opens in DuckDB, and fails only when those blocks are read."""
+    try:
+        row = con.execute("SELECT block_size, total_blocks FROM pragma_database_size()").fetchone()
+    except duckdb.Error as exc:
+        raise BlackboardFileError(path, f"cannot read its size ({str(exc).splitlines()[0]})") from None
+    if row is None:
+        return
+    expected = _HEADER_BYTES + int(row[0]) * int(row[1])
+    if size < expected:
+        raise BlackboardFileError(
+            path, f"it is cut short ({size:,} bytes, its header counts {expected:,}); it was not modified")
 
 
 def _check_format(con: duckdb.DuckDBPyConnection, path: str) -> None:
