@@ -37,6 +37,7 @@ import duckdb
 
 from blackboard import (
     Blackboard,
+    BlackboardError,
     BlackboardFileError,
     EntryNotFoundError,
     IncompatibleVersionError,
@@ -96,6 +97,11 @@ def read_only(path: str | os.PathLike[str]) -> Iterator[duckdb.DuckDBPyConnectio
     try:
         _check_format(con, target)
         yield con
+    except BlackboardError:
+        raise
+    except (duckdb.Error, json.JSONDecodeError) as exc:  # rows or blocks damaged, columns missing
+        raise BlackboardFileError(target, f"its run could not be read; the file may be damaged "
+                                          f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
     finally:
         con.close()
 
@@ -295,8 +301,16 @@ def explain_entry(path: str | os.PathLike[str], entry: int, run: int | None = No
                 shutil.copyfile(target + ".wal", str(copy) + ".wal")
         except OSError as exc:
             raise BlackboardFileError(target, f"cannot copy it to read it ({exc.strerror or exc})") from None
-        with Blackboard(copy, run=run) as bb:
-            return run, explain(bb, entry)
+        try:
+            with Blackboard(copy, run=run) as bb:
+                return run, explain(bb, entry)
+        except BlackboardFileError as exc:  # about the copy: name the file the user gave
+            raise BlackboardFileError(target, exc.problem.replace(str(copy), target)) from None
+        except BlackboardError:
+            raise
+        except (duckdb.Error, ValueError, KeyError, TypeError) as exc:  # damaged records met by explain
+            raise BlackboardFileError(target, f"the records of entry {entry} could not be read; the file may be "
+                                              f"damaged ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
 
 
 # ------------------------------------------------------------------- export
@@ -319,7 +333,7 @@ def export_run(con: duckdb.DuckDBPyConnection, run: int, directory: str | os.Pat
         try:
             con.execute(f"COPY (SELECT * FROM {table} WHERE {column} = {int(run)}) TO '{quoted}' ({options})")
         except duckdb.Error as exc:
-            raise BlackboardFileError(str(target), f"cannot write it ({str(exc).splitlines()[0]})") from None
+            raise BlackboardFileError(str(target), f"the export failed ({str(exc).splitlines()[0]})") from None
         written[name] = target
     return written
 

@@ -281,6 +281,35 @@ def test_a_file_that_is_not_a_blackboard_is_refused_untouched(
     assert file_hash(path) == before
 
 
+@pytest.mark.parametrize("damage", [
+    "cut 2 KiB", "UPDATE bb_activation SET triggers = 'x'", "ALTER TABLE bb_activation DROP COLUMN produced",
+], ids=["cut", "activation-triggers", "activation-column"])
+def test_a_damaged_file_gives_errors_not_tracebacks(
+        damage: str, small: tuple[Path, RunResult], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        file_hash: Callable[[Path], str]) -> None:
+    """A file cut short or with damaged activation rows: each form works or exits 2 with a message, untouched."""
+    path, _ = small
+    if damage.startswith("cut"):
+        path.write_bytes(path.read_bytes()[:-2048])
+    else:
+        with duckdb.connect(str(path)) as con:
+            con.execute(damage)
+    before = file_hash(path)
+    codes = []
+    for argv in (("show", path), ("show", path, "--run", 1), ("show", path, "--run", 1, "--json"),
+                 ("show", path, "--agenda"), ("show", path, "--agenda", "--json"), ("explain", path, 3),
+                 ("export", path, tmp_path / "out", "--run", 1, "--format", "csv")):
+        code, _, err = _run(capsys, *argv)
+        assert code in (0, 2)
+        if code == 2:
+            assert err.startswith(f"blackboard: error: cannot use {path}: ") or "export failed" in err
+            assert ("damaged" in err or "export failed" in err) and "Traceback" not in err
+            assert "blackboard-explain-" not in err  # the temporary copy is never named
+        codes.append(code)
+    assert 2 in codes  # the damage was met somewhere
+    assert file_hash(path) == before
+
+
 def test_unknown_run_and_entry_are_errors(small: tuple[Path, RunResult], tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     """An unknown run id (show, agenda, explain, export) or entry id exits 2 naming it."""
