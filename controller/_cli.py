@@ -5,10 +5,14 @@
     blackboard solve sudoku|tracking|triage PROBLEM [--db PATH] [--json]
     blackboard batch sudoku|tracking|triage SOURCE --workers N --db PATH [--json]
     blackboard resume PATH [--run ID] [--json]
-    blackboard show PATH [--run ID] [--json]
+    blackboard show PATH [--run ID] [--agenda | --entry ID] [--json]
+    blackboard explain PATH ENTRY [--run ID] [--json]
     blackboard review PATH list|approve|reject|edit [ID] [--by NAME] [--reason TEXT] [--value JSON]
     blackboard verify PATH [--json]
-    blackboard export PATH DIRECTORY --run ID
+    blackboard export PATH DIRECTORY --run ID [--format parquet|csv]
+
+``show``, ``explain`` and ``export`` open the file read-only: looking at a
+run never changes it.
 
 Exit status: 0 on success (a puzzle solved, a file shown, a log intact), 1
 when the problem has no solution or could not be finished, or the log is
@@ -20,13 +24,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from blackboard import Blackboard, BlackboardError, read_runs, verify
 
+from . import _show as show
 from ._domains import DOMAINS, domain_module
+from ._show import EXPORT_FORMATS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,10 +56,22 @@ def _parser() -> argparse.ArgumentParser:
     batch.add_argument("--db", required=True, help="the DuckDB file every run goes into")
     batch.add_argument("--json", action="store_true", help="one JSON object a line on stdout, per problem")
 
-    show = commands.add_parser("show", help="summarise the runs stored in a blackboard file")
+    show = commands.add_parser("show", help="summarise the runs stored in a blackboard file, or one run")
     show.add_argument("path")
-    show.add_argument("--run", type=int, default=None, help="show one run's entries by space")
-    show.add_argument("--json", action="store_true")
+    show.add_argument("--run", type=int, default=None,
+                      help="show one run: its outcome, figures, sources and entries by space")
+    what = show.add_mutually_exclusive_group()
+    what.add_argument("--agenda", action="store_true",
+                      help="every activation of the run in order (default run: the newest)")
+    what.add_argument("--entry", type=int, default=None, metavar="ID",
+                      help="why an entry is there, as explain does (default run: the newest)")
+    show.add_argument("--json", action="store_true", help="print one JSON object (the runs list: one a line)")
+
+    why = commands.add_parser("explain", help="why an entry is on the blackboard: source, triggers, conflicts")
+    why.add_argument("path")
+    why.add_argument("entry", type=int)
+    why.add_argument("--run", type=int, default=None, help="which run (default: the newest)")
+    why.add_argument("--json", action="store_true")
 
     again = commands.add_parser("resume", help="finish an interrupted run from its file")
     again.add_argument("path")
@@ -74,10 +93,12 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("path")
     check.add_argument("--json", action="store_true")
 
-    export = commands.add_parser("export", help="export a run to Parquet files")
+    export = commands.add_parser("export", help="export a run to Parquet (or CSV) files")
     export.add_argument("path")
     export.add_argument("directory")
     export.add_argument("--run", type=int, required=True)
+    export.add_argument("--format", choices=EXPORT_FORMATS, default="parquet",
+                        help="file format of entries, events, activations and run (default: parquet)")
     return parser
 
 
@@ -90,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _batch(args)
         if args.command == "show":
             return _show(args)
+        if args.command == "explain":
+            return _explain(args)
         if args.command == "verify":
             return _verify(args)
         if args.command == "resume":
@@ -100,6 +123,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BlackboardError as exc:
         print(f"blackboard: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # the reader went away (``blackboard show ... --agenda | head``): stop quietly
+        _silence_stdout()
+        return 1
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so Python's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (a test's capture)
+        pass
 
 
 SUCCESS = ("solved", "tracked", "decided")
@@ -144,30 +180,91 @@ def _batch(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    if args.run is None:
-        rows = read_runs(args.path)
-        if args.json:
-            for row in rows:
-                print(json.dumps(row, default=str))
-            return 0
-        print(f"{args.path}: {len(rows)} run(s)")
-        for r in rows:
-            print(f"  run {r['id']:>4} {r['name']!s:<16} {r['state']!s:<9} {r['outcome'] or '-':<10} "
-                  f"cycles={r['cycles']} activations={r['activations']} entries={r['entries']} events={r['events']}")
-        return 0
-    with Blackboard(args.path, run=args.run) as bb:
-        table = bb.sql(
-            "SELECT space, status, count(*) AS n, round(avg(confidence), 3) AS mean_confidence "
-            "FROM entries GROUP BY ALL ORDER BY space, status"
-        )
-        rows = table.to_pylist()
+    if args.entry is not None:
+        return _explain(argparse.Namespace(path=args.path, entry=args.entry, run=args.run, json=args.json))
+    with show.read_only(args.path) as con:
+        if args.run is None and not args.agenda:
+            return _print_runs(args.path, show.list_runs(con), args.json)
+        run = show.pick_run(con, args.path, args.run)
+        if args.agenda:
+            return _print_agenda(args.path, run, show.agenda_history(con, run), args.json)
+        summary = show.run_summary(con, args.path, run)
     if args.json:
+        print(json.dumps(summary, default=str))
+        return 0
+    print(_summary_text(summary))
+    return 0
+
+
+def _print_runs(path: str, rows: list[dict[str, Any]], as_json: bool) -> int:
+    if as_json:
         for row in rows:
             print(json.dumps(row, default=str))
         return 0
-    print(f"run {args.run} in {args.path}")
+    print(f"{path}: {len(rows)} run(s)")
     for r in rows:
-        print(f"  {r['space']:<16} {r['status']:<11} {r['n']:>7}  mean confidence {r['mean_confidence']}")
+        print(f"  run {r['id']:>4} {r['name']!s:<16} {r['state']!s:<9} {r['outcome'] or '-':<10} "
+              f"cycles={r['cycles']} activations={r['activations']} entries={r['entries']} events={r['events']}")
+    return 0
+
+
+def _summary_text(s: dict[str, Any]) -> str:
+    def secs(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f} s"
+
+    budget = f" ({s['budget']} budget)" if s["budget"] else ""
+    lines = [
+        f"run {s['run']} ({s['name']}) in {s['path']}: {s['state']}, outcome {s['outcome'] or '-'}{budget}",
+        f"  cycles {s['cycles']}, activations {s['activations']} ({s['failed']} failed, {s['obviated']} obviated"
+        + (f", {s['pending']} pending" if s["pending"] else "") + f"), contributions {s['contributions']}",
+        f"  time {secs(s['seconds'])}: actions {secs(s['action_seconds'])}, controller {secs(s['controller_seconds'])}",
+        f"  entries {s['entries']}, events {s['events']}, contexts {s['contexts']}",
+        "",
+        "sources",
+    ]
+    if s["sources"]:
+        lines.append(show.text_table(s["sources"], [
+            ("source", "source"), ("activations", "activations"), ("done", "done"), ("failed", "failed"),
+            ("obviated", "obviated"), ("retries", "retries"), ("denied", "denied"),
+            ("contributions", "contributions"), ("seconds", "total s", show.seconds),
+            ("mean_seconds", "mean ms", show.millis),
+        ]))
+    else:
+        lines.append("  (no activation recorded)")
+    lines += ["", "entries"]
+    if s["spaces"]:
+        lines.append(show.text_table(s["spaces"], [
+            ("space", "space"), ("status", "status"), ("n", "entries"), ("mean_confidence", "mean confidence"),
+        ]))
+    else:
+        lines.append("  (no entry)")
+    return "\n".join(lines)
+
+
+def _print_agenda(path: str, run: int, rows: list[dict[str, Any]], as_json: bool) -> int:
+    if as_json:
+        print(json.dumps({"path": path, "run": run, "activations": rows}, default=str))
+        return 0
+    print(f"run {run} in {path}: {len(rows)} activation(s), in the order they were queued")
+    if not rows:
+        return 0
+    shown = [r | {"triggers": show.id_list(r["triggers"]), "produced": show.id_list(r["produced"]),
+                  "error": show.first_line(r["error"])} for r in rows]
+    print(show.text_table(shown, [
+        ("id", "id"), ("queued_cycle", "queued"), ("cycle", "cycle"), ("source", "source"), ("state", "state"),
+        ("rating", "rating"), ("seconds", "ms", show.millis), ("triggers", "triggers"),
+        ("produced", "produced"), ("error", "error"),
+    ]))
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    run, explanation = show.explain_entry(args.path, args.entry, args.run)
+    if args.json:
+        print(json.dumps({"path": args.path, "run": run, **explanation.to_dict()}, default=str))
+    else:
+        print(f"run {run} in {args.path}")
+        print(explanation.text)
     return 0
 
 
@@ -225,8 +322,9 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    with Blackboard(args.path, run=args.run) as bb:
-        written = bb.export_parquet(args.directory)
+    with show.read_only(args.path) as con:
+        run = show.pick_run(con, args.path, args.run)
+        written = show.export_run(con, run, args.directory, args.format)
     for name, target in written.items():
         print(f"{name}: {target}")
     return 0

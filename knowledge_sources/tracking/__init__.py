@@ -19,6 +19,7 @@ Public surface::
     resume(path, run=None)
     baseline(scenario) -> TrackEstimate             one sensor, nearest neighbour
     evaluate(scenario, tracks) -> Metrics           rmse, tracked_share, false_tracks
+    plot_tracks(result_or_blackboard) -> Axes       truth, tracks and readings (matplotlib)
     TrackingError, ScenarioError, ScenarioFileError (all BlackboardError)
 """
 
@@ -29,6 +30,7 @@ from ._evaluate import TrackEstimate as TrackEstimate
 from ._evaluate import baseline as baseline
 from ._evaluate import best_sensor as best_sensor
 from ._evaluate import evaluate as evaluate
+from ._plot import plot_tracks as plot_tracks
 from ._scenario import Reading as Reading
 from ._scenario import Scenario as Scenario
 from ._scenario import ScenarioError as ScenarioError
@@ -57,6 +59,6 @@ __all__ = [
     "CONFIRM", "GATE", "STATUSES", "EstimatedTrack", "Metrics", "Reading", "Scenario", "ScenarioError",
     "ScenarioFileError", "Sensor", "TrackEstimate", "TrackingError", "TrackingResult", "baseline",
     "batch_failure", "batch_problems", "batch_status", "best_sensor", "conflict_strategies", "evaluate",
-    "generate_scenarios", "load", "read_scenario", "resume", "simulate", "solve", "sources", "spaces",
-    "time_order", "tracks_on",
+    "generate_scenarios", "load", "plot_tracks", "read_scenario", "resume", "simulate", "solve", "sources",
+    "spaces", "time_order", "tracks_on",
 ]

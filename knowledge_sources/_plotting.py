@@ -1,0 +1,43 @@
+"""Matplotlib for the domain plots, imported only when a plot is asked for.
+
+The package works without matplotlib; a plot function called without it
+raises :class:`MissingExtraError`, which says which extra to install.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from blackboard import BlackboardError
+
+NOTEBOOK_EXTRA = "pip install 'duckdb-blackboard[notebook]'"
+
+
+class MissingExtraError(BlackboardError, ImportError):
+    """An optional dependency (here: matplotlib) is not installed; the message
+    names the extra that brings it."""
+
+    def __init__(self, package: str, feature: str) -> None:
+        self.package = package
+        self.feature = feature
+        super().__init__(f"{feature} needs {package}, which is not installed: {NOTEBOOK_EXTRA}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def pyplot(feature: str) -> Any:
+    """``matplotlib.pyplot``, or :class:`MissingExtraError` naming ``feature``."""
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise MissingExtraError("matplotlib", feature) from None
+    return plt
+
+
+def axes(ax: Any, feature: str, size: tuple[float, float] = (6.0, 6.0)) -> Any:
+    """``ax``, or the axes of a new figure of ``size`` inches when it is None."""
+    plt = pyplot(feature)
+    if ax is None:
+        _, ax = plt.subplots(figsize=size)
+    return ax
