@@ -24,6 +24,7 @@ from ._errors import BlackboardFileError as BlackboardFileError
 from ._errors import ClosedBlackboardError as ClosedBlackboardError
 from ._errors import EntryNotFoundError as EntryNotFoundError
 from ._errors import IncompatibleVersionError as IncompatibleVersionError
+from ._errors import MissingExtraError as MissingExtraError
 from ._errors import NotABlackboardError as NotABlackboardError
 from ._errors import QueryError as QueryError
 from ._errors import StaleEntryError as StaleEntryError
@@ -64,6 +65,7 @@ __all__ = [
     "Event",
     "EventRow",
     "IncompatibleVersionError",
+    "MissingExtraError",
     "NotABlackboardError",
     "QueryError",
     "Review",

@@ -14,7 +14,8 @@ already catches the builtin keeps working::
     ├── BlackboardFileError (OSError)         the file cannot be used
     │   ├── NotABlackboardError               a file of another program
     │   └── IncompatibleVersionError          made by an incompatible version
-    └── ClosedBlackboardError (RuntimeError)  the blackboard was closed
+    ├── ClosedBlackboardError (RuntimeError)  the blackboard was closed
+    └── MissingExtraError (ImportError)       an optional package is not installed
 
 ``knowledge_sources`` and ``controller`` add their own branches under the
 same root.
@@ -105,3 +106,22 @@ class QueryError(BlackboardError, ValueError):
         self.query = query
         self.problem = problem
         super().__init__(f"query failed: {problem}\n  query: {query}")
+
+
+class MissingExtraError(BlackboardError, ImportError):
+    """An optional package is not installed; the message names the extra that brings it.
+
+    ``MissingExtraError("matplotlib", "plot_timeline", "notebook")`` says
+    "plot_timeline needs matplotlib, which is not installed: pip install
+    'duckdb-blackboard[notebook]'".
+    """
+
+    def __init__(self, package: str, feature: str, extra: str) -> None:
+        self.package = package
+        self.feature = feature
+        self.extra = extra
+        super().__init__(f"{feature} needs {package}, which is not installed: "
+                         f"pip install 'duckdb-blackboard[{extra}]'")
+
+    def __str__(self) -> str:
+        return str(self.args[0])

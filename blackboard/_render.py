@@ -11,7 +11,16 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._display import badge, card, confidence_bar, escape, html_table, short, text_bar, text_table
+from ._display import (
+    badge,
+    card,
+    confidence_bar,
+    escape,
+    html_table,
+    short,
+    text_bar,
+    text_table,
+)
 from ._entry import Entry, Status
 
 if TYPE_CHECKING:
@@ -25,7 +34,7 @@ SHOWN = 20
 class SpaceView:
     """One space of a blackboard: its entries, best first (``bb.space(name)``)."""
 
-    __slots__ = ("name", "description", "_entries")
+    __slots__ = ("_entries", "description", "name")
 
     def __init__(self, name: str, description: str, entries: Sequence[Entry]) -> None:
         self.name = name

@@ -65,12 +65,14 @@ class Instruments:
         return bool(self.active)
 
     def call(self, hook: str, *args: Any) -> None:
+        from blackboard import MissingExtraError
+
         from ._errors import ConfigurationError
 
         for instrument in list(self.active):
             try:
                 getattr(instrument, hook)(*args)
-            except ConfigurationError:  # set up wrongly (say, its package is missing): say so at once
+            except (ConfigurationError, MissingExtraError):  # set up wrongly: say so at once
                 raise
             except Exception:
                 log.exception("instrument %r raised in %s; it is switched off for this run", instrument, hook)

@@ -17,14 +17,13 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from ._errors import ConfigurationError
+from blackboard import MissingExtraError
+
 from ._instruments import CycleReport, Instrument
 
 if TYPE_CHECKING:
     from ._controller import Controller
     from ._result import RunResult
-
-EXTRA = "pip install 'duckdb-blackboard[otel]'"
 
 
 def _ns(seconds: float) -> int:
@@ -38,7 +37,7 @@ class OpenTelemetryInstrument(Instrument):
         try:
             from opentelemetry import trace
         except ImportError:
-            raise ConfigurationError("instruments", f"OpenTelemetry is not installed: {EXTRA}") from None
+            raise MissingExtraError("opentelemetry-api", "OpenTelemetryInstrument", "otel") from None
         self._trace = trace
         self.tracer = tracer if tracer is not None else trace.get_tracer(name)
         self._run: Any = None

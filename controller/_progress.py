@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from blackboard import MissingExtraError
+
 from ._errors import ConfigurationError
 from ._instruments import CycleReport, Instrument
 
@@ -19,14 +21,12 @@ if TYPE_CHECKING:
     from ._controller import Controller
     from ._result import RunResult
 
-EXTRA = "pip install 'duckdb-blackboard[notebook]'"
-
 
 def _tqdm() -> Any:
     try:
         import tqdm  # noqa: F401
     except ImportError:
-        raise ConfigurationError("progress", f"needs tqdm, which is not installed: {EXTRA}") from None
+        raise MissingExtraError("tqdm", "the progress bar", "notebook") from None
     try:
         import ipywidgets  # noqa: F401
     except ImportError:  # tqdm.auto would warn and fall back: take the text bar directly

@@ -45,6 +45,9 @@ from blackboard import (
     ValidationError,
 )
 from blackboard._models import COLUMNS, FORMAT_NAME, FORMAT_VERSION
+from blackboard._store import (
+    _MIGRATIONS as READABLE_OLDER,  # older formats read as they are
+)
 
 from ._explain import Explanation, explain
 
@@ -117,7 +120,7 @@ def _check_format(con: duckdb.DuckDBPyConnection, path: str) -> None:
         raise BlackboardFileError(path, f"cannot read its catalogue ({str(exc).splitlines()[0]})") from None
     if meta.get("format") != FORMAT_NAME:
         raise NotABlackboardError(path, f"its bb_meta names format {meta.get('format')!r}")
-    if meta.get("version") != str(FORMAT_VERSION):
+    if meta.get("version") != str(FORMAT_VERSION) and meta.get("version") not in READABLE_OLDER:
         raise IncompatibleVersionError(
             path, f"it was written in blackboard format version {meta.get('version')}, "
                   f"this program reads version {FORMAT_VERSION}")

@@ -8,22 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from blackboard import BlackboardError
-
-NOTEBOOK_EXTRA = "pip install 'duckdb-blackboard[notebook]'"
-
-
-class MissingExtraError(BlackboardError, ImportError):
-    """An optional dependency (here: matplotlib) is not installed; the message
-    names the extra that brings it."""
-
-    def __init__(self, package: str, feature: str) -> None:
-        self.package = package
-        self.feature = feature
-        super().__init__(f"{feature} needs {package}, which is not installed: {NOTEBOOK_EXTRA}")
-
-    def __str__(self) -> str:
-        return str(self.args[0])
+from blackboard import MissingExtraError
 
 
 def pyplot(feature: str) -> Any:
@@ -31,7 +16,7 @@ def pyplot(feature: str) -> Any:
     try:
         import matplotlib.pyplot as plt
     except ImportError:
-        raise MissingExtraError("matplotlib", feature) from None
+        raise MissingExtraError("matplotlib", feature, "notebook") from None
     return plt
 
 

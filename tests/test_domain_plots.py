@@ -16,7 +16,7 @@ from matplotlib.patches import Rectangle
 
 from blackboard import Blackboard, BlackboardError
 from knowledge_sources import sudoku, tracking
-from knowledge_sources._plotting import MissingExtraError
+from blackboard import MissingExtraError
 
 matplotlib.use("Agg")  # no window: figures are drawn to memory and saved
 

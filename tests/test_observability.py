@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from blackboard import Blackboard, SpaceView, UnknownSpaceError
+from blackboard import Blackboard, MissingExtraError, SpaceView, UnknownSpaceError
 from controller import (
     ConfigurationError,
     Controller,
@@ -21,7 +22,13 @@ from controller import (
     RunResult,
     explain,
 )
-from knowledge_sources import DuplicateSourceError, KnowledgeSource, knowledge_source, post
+from controller._cli import main
+from knowledge_sources import (
+    DuplicateSourceError,
+    KnowledgeSource,
+    knowledge_source,
+    post,
+)
 
 
 def _board() -> Blackboard:
@@ -163,8 +170,8 @@ def test_activations_record_start_times(tmp_path: Path) -> None:
     assert [r["started"] for r in by_cycle] == sorted(r["started"] for r in by_cycle)
 
 
-def test_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
-    """A file written in format version 1 (no start times) opens, is upgraded to 2, and keeps its data."""
+def test_version_1_file_is_upgraded_in_place(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A file written in format version 1 (no start times) is shown as it is, then opens upgraded to 2 with its data."""
     path = tmp_path / "old.duckdb"
     with Blackboard(path, spaces=["raw", "guess", "answer"]) as bb:
         bb.post("raw", {"n": 2}, confidence=1.0, source="user")
@@ -174,6 +181,8 @@ def test_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
     con.execute("ALTER TABLE bb_activation DROP COLUMN started")
     con.execute("UPDATE bb_meta SET value = '1' WHERE name = 'version'")
     con.close()
+    assert main(["show", str(path), "--run", str(run), "--agenda", "--json"]) == 0  # read as it is
+    assert json.loads(capsys.readouterr().out)["activations"][0]["source"] == "guesser"
     with Blackboard(path, run=run) as bb:
         assert bb.get(1).value == {"n": 2}
         assert bb.sql("SELECT count(*) AS n FROM activations").to_pylist()[0]["n"] == 1
@@ -245,9 +254,9 @@ def test_progress_refuses_an_unknown_space_before_running() -> None:
 
 
 def test_progress_without_tqdm_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without tqdm, progress=True fails with the pip command that installs it."""
+    """Without tqdm, progress=True raises MissingExtraError with the pip command that installs it."""
     monkeypatch.setitem(sys.modules, "tqdm", None)
-    with pytest.raises(ConfigurationError, match=r"duckdb-blackboard\[notebook\]"):
+    with pytest.raises(MissingExtraError, match=r"duckdb-blackboard\[notebook\]"):
         Controller(_board(), [guesser]).run(progress=True)
 
 
@@ -262,7 +271,9 @@ def test_opentelemetry_spans_per_run_cycle_and_activation() -> None:
     """One run span, a span per cycle under it and per activation under its cycle; failures are ERROR."""
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+        InMemorySpanExporter,
+    )
     from opentelemetry.trace import StatusCode
 
     from controller import OpenTelemetryInstrument
@@ -329,7 +340,7 @@ def cell_source(entry):
 
 def _run_cell(version: int) -> KnowledgeSource:
     namespace: dict[str, Any] = {"__name__": "__main__", "VERSION": version}
-    exec(compile(_CELL, "<cell>", "exec"), namespace)
+    exec(compile(_CELL, "<cell>", "exec"), namespace)  # noqa: S102 - a notebook cell, run again
     return namespace["cell_source"]  # type: ignore[no-any-return]
 
 

@@ -11,12 +11,12 @@ import pytest
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.collections import PolyCollection  # noqa: E402
-from matplotlib.text import Annotation  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.collections import PolyCollection
+from matplotlib.text import Annotation
 
-from blackboard import Blackboard  # noqa: E402
-from controller import (  # noqa: E402
+from blackboard import Blackboard, MissingExtraError
+from controller import (
     ConfigurationError,
     Controller,
     confidence_data,
@@ -26,7 +26,7 @@ from controller import (  # noqa: E402
     provenance_data,
     timeline_data,
 )
-from knowledge_sources import knowledge_source, post  # noqa: E402
+from knowledge_sources import knowledge_source, post
 
 
 @knowledge_source(watches="raw", writes="guess")
@@ -115,10 +115,10 @@ def test_provenance_graph_shows_derivation_and_what_it_beat(ran: Any) -> None:
 
 
 def test_plots_without_matplotlib_name_the_extra(ran: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without matplotlib, a plot call raises ConfigurationError with the pip command."""
+    """Without matplotlib, a plot call raises MissingExtraError with the pip command."""
     bb, _ = ran
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
-    with pytest.raises(ConfigurationError, match=r"duckdb-blackboard\[notebook\]"):
+    with pytest.raises(MissingExtraError, match=r"duckdb-blackboard\[notebook\]"):
         plot_timeline(bb)
 
 
