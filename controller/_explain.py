@@ -34,7 +34,7 @@ class Explanation:
         """One sentence: did it compete, and why did it win or lose?"""
         if self.lost_to is not None:
             lost = self.lost_to
-            return (f"lost to entry {lost['entry']} ({lost['value']!r}) by {lost['strategy']}: "
+            return (f"lost to entry {lost['entry']} ({short(lost['value'], 60)}) by {lost['strategy']}: "
                     f"scores {lost['scores']}, margin {lost['margin']}")
         if self.beat:
             strategies = ", ".join(sorted({str(b["strategy"]) for b in self.beat}))
@@ -63,20 +63,20 @@ class Explanation:
     def text(self) -> str:
         e = self.entry
         lines = [f"entry {e.id} in {e.space!r}" + (f" (key {e.key!r})" if e.key else "")
-                 + f" = {e.value!r}, confidence {e.confidence:g}, {e.status}"]
+                 + f" = {short(e.value, 120)}, confidence {e.confidence:g}, {e.status}"]
         how = f"posted by {self.posted_by!r} in cycle {e.cycle}"
         if self.activation is not None:
             how += f", activation {self.activation['id']}"
             if self.triggers:
-                how += " triggered by " + ", ".join(f"entry {t.id} ({t.space} {t.value!r})" for t in self.triggers)
+                how += " triggered by " + ", ".join(f"entry {t.id} ({t.space} {short(t.value, 60)})" for t in self.triggers)
         lines.append(how)
         if self.supports:
             lines.append("derived from " + ", ".join(f"entry {s.id}" for s in self.supports))
         if self.revises:
-            lines.append("revises " + " <- ".join(f"entry {r.id} ({r.value!r})" for r in self.revises))
+            lines.append("revises " + " <- ".join(f"entry {r.id} ({short(r.value, 60)})" for r in self.revises))
         lines.append(self.verdict)
         for b in self.beat:
-            lines.append(f"beat entry {b['entry']} ({b['value']!r}) by {b['strategy']}: scores {b['scores']}, margin {b['margin']}")
+            lines.append(f"beat entry {b['entry']} ({short(b['value'], 60)}) by {b['strategy']}: scores {b['scores']}, margin {b['margin']}")
         for h in self.history:
             if h["kind"] in ("superseded", "reinstated", "retracted", "denied"):
                 reason = h.get("details", {}).get("reason", "")
