@@ -27,6 +27,7 @@ from ._errors import IncompatibleVersionError as IncompatibleVersionError
 from ._errors import MissingExtraError as MissingExtraError
 from ._errors import NotABlackboardError as NotABlackboardError
 from ._errors import QueryError as QueryError
+from ._errors import ReadOnlyError as ReadOnlyError
 from ._errors import StaleEntryError as StaleEntryError
 from ._errors import UnknownSpaceError as UnknownSpaceError
 from ._errors import ValidationError as ValidationError
@@ -68,6 +69,7 @@ __all__ = [
     "MissingExtraError",
     "NotABlackboardError",
     "QueryError",
+    "ReadOnlyError",
     "Review",
     "RunArchive",
     "RunRow",

@@ -15,6 +15,7 @@ already catches the builtin keeps working::
     │   ├── NotABlackboardError               a file of another program
     │   └── IncompatibleVersionError          made by an incompatible version
     ├── ClosedBlackboardError (RuntimeError)  the blackboard was closed
+    ├── ReadOnlyError (PermissionError)       opened with read_only=True
     └── MissingExtraError (ImportError)       an optional package is not installed
 
 ``knowledge_sources`` and ``controller`` add their own branches under the
@@ -97,6 +98,17 @@ class ClosedBlackboardError(BlackboardError, RuntimeError):
 
     def __init__(self) -> None:
         super().__init__("this blackboard is closed; open the file again to continue")
+
+
+class ReadOnlyError(BlackboardError, PermissionError):
+    """A change was asked of a blackboard opened with ``read_only=True``."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(f"{path} was opened read-only: nothing can be changed (open it without read_only=True)")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class QueryError(BlackboardError, ValueError):

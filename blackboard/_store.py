@@ -45,6 +45,7 @@ from ._errors import (
     QueryError,
     StaleEntryError,
     UnknownSpaceError,
+    ReadOnlyError,
     ValidationError,
 )
 from ._chain import VerifyReport, entry_content, link, verify_connection
@@ -130,18 +131,24 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def _connect(path: str | None) -> duckdb.DuckDBPyConnection:
+def _connect(path: str | None, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open ``path`` (None: memory), refusing files that are not our blackboards."""
     if path is not None and (not isinstance(path, str) or "\x00" in path or not path.isprintable()
                              or not _encodable(path)):
         raise BlackboardFileError(repr(path), "not a usable file name")
     if path is None:
+        if read_only:
+            raise BlackboardFileError(":memory:", "an in-memory blackboard cannot be opened read-only: give a file")
         con = duckdb.connect(":memory:")
         _initialise(con)
         return con
     p = Path(path)
     if p.exists() and not p.is_file():
         raise BlackboardFileError(path, "it is a directory, not a database file")
+    if read_only and not p.exists():
+        raise BlackboardFileError(path, "no such file")
+    if read_only and p.stat().st_size == 0:
+        raise NotABlackboardError(path, "it is empty, not a blackboard")
     if not p.exists():
         if not p.parent.exists():
             raise BlackboardFileError(path, f"the folder {p.parent} does not exist")
@@ -150,11 +157,11 @@ def _connect(path: str | None) -> duckdb.DuckDBPyConnection:
         return con
     _check_magic(p)
     size, had_wal = p.stat().st_size, Path(path + ".wal").exists()
-    con = _duckdb_connect(path)
+    con = _duckdb_connect(path, read_only)
     try:
         if not had_wal:
             _check_size(con, path, size)
-        _check_format(con, path)
+        _check_format(con, path, upgrade=not read_only)
     except BaseException:
         con.close()
         raise
@@ -181,12 +188,12 @@ def _check_magic(p: Path) -> None:
         raise BlackboardFileError(str(p), "not a DuckDB database (its header is not DuckDB's); it was not modified")
 
 
-def _duckdb_connect(path: str) -> duckdb.DuckDBPyConnection:
+def _duckdb_connect(path: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     try:
-        return duckdb.connect(path)
+        return duckdb.connect(path, read_only=read_only)
     except duckdb.Error as exc:
         message = str(exc).splitlines()[0]
-        if "lock" in message.lower():
+        if "lock" in message.lower() or "different configuration" in message.lower():
             raise BlackboardFileError(
                 path, f"it is open in another process ({message})"
             ) from None
@@ -214,7 +221,7 @@ def _check_size(con: duckdb.DuckDBPyConnection, path: str, size: int) -> None:
             path, f"it is cut short ({size:,} bytes, its header counts {expected:,}); it was not modified")
 
 
-def _check_format(con: duckdb.DuckDBPyConnection, path: str) -> None:
+def _check_format(con: duckdb.DuckDBPyConnection, path: str, *, upgrade: bool = True) -> None:
     try:
         tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     except duckdb.Error as exc:
@@ -228,6 +235,8 @@ def _check_format(con: duckdb.DuckDBPyConnection, path: str) -> None:
         others = _user_objects(con)
         if others:
             raise NotABlackboardError(path, f"it is a DuckDB database of another program (it holds {others})")
+        if not upgrade:
+            raise NotABlackboardError(path, "it is an empty DuckDB database, not a blackboard")
         _initialise(con)
         return
     try:
@@ -238,8 +247,9 @@ def _check_format(con: duckdb.DuckDBPyConnection, path: str) -> None:
         raise NotABlackboardError(path, f"its bb_meta names format {meta.get('format')!r}")
     version = meta.get("version")
     if version in _MIGRATIONS:
-        _migrate(con, path, version)
-        version = str(FORMAT_VERSION)
+        if upgrade:
+            _migrate(con, path, version)
+        version = str(FORMAT_VERSION)  # read as it is: the reads need no upgrade
     if version != str(FORMAT_VERSION):
         raise IncompatibleVersionError(
             path,
@@ -339,6 +349,11 @@ class Blackboard:
     error. ``run`` picks the run to work on: ``None`` starts a new one, an
     ``int`` continues that run, a ``str`` continues the newest run of that
     name or starts one.
+
+    ``read_only=True`` opens an existing file to look at one of its runs
+    (the newest when ``run`` is None) without ever writing to it: reads,
+    SQL, displays, replay and explanations work; every change raises
+    :class:`ReadOnlyError`. It can share the file with other readers.
     """
 
     def __init__(
@@ -348,9 +363,13 @@ class Blackboard:
         spaces: Iterable[str | Space] | None = None,
         run: int | str | None = None,
         problem: Any = None,
+        read_only: bool = False,
     ) -> None:
+        if not isinstance(read_only, bool):
+            raise ValidationError("read_only", f"must be True or False, not {read_only!r}", read_only)
+        self._read_only = read_only
         self._path = None if path in (None, ":memory:") else os.fspath(path)  # type: ignore[arg-type]
-        self._con: duckdb.DuckDBPyConnection | None = _connect(self._path)
+        self._con: duckdb.DuckDBPyConnection | None = _connect(self._path, read_only)
         self._engine: Any = None
         self._entries: dict[int, Entry] = {}
         self._json: dict[int, str] = {}
@@ -404,6 +423,11 @@ class Blackboard:
         row = None
         if isinstance(run, bool) or not isinstance(run, (int, str, type(None))):
             raise ValidationError("run", f"must be an id, a name or None, not {run!r}", run)
+        if run is None and self._read_only:  # look at the newest run; never start one
+            (newest,) = _one(con.execute("SELECT max(id) FROM bb_run"))  # type: ignore[misc]
+            if newest is None:
+                raise ValidationError("run", f"{self.path} holds no run to look at", run)
+            run = int(newest)
         if isinstance(run, int):
             row = _one(con.execute(
                 "SELECT id, name, config, state, cycles, activations, matched, head, problem FROM bb_run WHERE id = ?",
@@ -422,6 +446,8 @@ class Blackboard:
         declared = [s if isinstance(s, Space) else Space(s) for s in (spaces or ())]
         if isinstance(run, str):
             check_name("run", run)
+        if row is None and self._read_only:
+            raise ValidationError("run", f"no run named {run!r} in {self.path}", run)
         if row is None:
             self._spaces = {s.name: s for s in declared}
             (run_id,) = _one(con.execute("SELECT nextval('bb_run_id')"))  # type: ignore[misc]
@@ -514,6 +540,8 @@ class Blackboard:
 
     def declare(self, *spaces: str | Space) -> None:
         """Declare more spaces (and their fields) for this run."""
+        if self._read_only:
+            self._refuse_write()
         for s in spaces:
             space = s if isinstance(s, Space) else Space(s)
             self._spaces[space.name] = space
@@ -531,6 +559,14 @@ class Blackboard:
     def __repr__(self) -> str:
         state = "closed" if self._con is None else f"{len(self)} entries"
         return f"<Blackboard {self.path} run={getattr(self, 'run_id', '?')} {state}>"
+
+    @property
+    def read_only(self) -> bool:
+        """True when opened with ``read_only=True``: nothing can be changed."""
+        return self._read_only
+
+    def _refuse_write(self) -> None:
+        raise ReadOnlyError(self.path)
 
     # ------------------------------------------------------------ display
     def space(self, name: str) -> SpaceView:
@@ -568,6 +604,8 @@ class Blackboard:
         activation: int | None = None,
     ) -> Entry:
         """Post a new entry and log a ``posted`` event; returns the entry."""
+        if self._read_only:
+            self._refuse_write()
         self._live()
         if activation is not None:
             check_activation(activation)
@@ -590,6 +628,8 @@ class Blackboard:
         The new version has the same space, key and context, links to the old
         one through ``revises``, and is logged as a ``revised`` event.
         """
+        if self._read_only:
+            self._refuse_write()
         (new,) = self.transact(
             [("revise", entry.id if isinstance(entry, Entry) else entry, value, confidence, supports)],
             source=source, activation=activation,
@@ -605,6 +645,8 @@ class Blackboard:
         activation: int | None = None,
     ) -> Entry:
         """Withdraw an entry: it stays on the blackboard with status ``retracted``."""
+        if self._read_only:
+            self._refuse_write()
         old = self.get(entry)
         if old.status == Status.RETRACTED:
             return old
@@ -616,6 +658,8 @@ class Blackboard:
         details: Mapping[str, Any] | None = None,
     ) -> Entry:
         """Mark an entry superseded (it lost a conflict); used by controllers."""
+        if self._read_only:
+            self._refuse_write()
         self._live()
         old = self.get(entry)
         info: dict[str, Any] = {"reason": reason}
@@ -628,6 +672,8 @@ class Blackboard:
     def reinstate(self, entry: int | Entry, *, reason: str, source: str = "controller",
                   details: Mapping[str, Any] | None = None) -> Entry:
         """Make a superseded entry active again (new evidence made it win)."""
+        if self._read_only:
+            self._refuse_write()
         self._live()
         old = self.get(entry)
         if old.id in self._revised_by:
@@ -649,6 +695,8 @@ class Blackboard:
         ``supports`` or ``context`` takes the defaults. A :class:`ValidationError`
         from any op leaves the blackboard unchanged. Returns the entries written.
         """
+        if self._read_only:
+            self._refuse_write()
         self._live()
         check_source(source)
         check_activation(activation)
@@ -749,6 +797,8 @@ class Blackboard:
              activation: int | None = None, details: Mapping[str, Any] | None = None) -> Review:
         """Put an item in the review queue (controllers do this); a held entry
         gets the status ``pending_review``. Returns the review."""
+        if self._read_only:
+            self._refuse_write()
         self._live()
         if entry is not None:
             self._set_status(self.get(entry).id, PENDING_REVIEW, "held", "controller", activation, {"rule": rule})
@@ -771,6 +821,8 @@ class Blackboard:
     def approve(self, review_id: int, *, by: str, reason: str = "") -> Review:
         """Accept a held item: the entry becomes active (and triggers sources),
         a failed activation is run again."""
+        if self._read_only:
+            self._refuse_write()
         review = self._pending(review_id, by)
         if review.entry is not None:
             self._set_status(review.entry, ACTIVE, "approved", f"review:{by}", None, {"review": review.id})
@@ -780,6 +832,8 @@ class Blackboard:
 
     def reject(self, review_id: int, *, by: str, reason: str = "") -> Review:
         """Refuse a held item: the entry is rejected; a failed activation stays failed."""
+        if self._read_only:
+            self._refuse_write()
         review = self._pending(review_id, by)
         if review.entry is not None:
             self._set_status(review.entry, REJECTED, "rejected", f"review:{by}", None, {"review": review.id, "reason": reason})
@@ -793,6 +847,8 @@ class Blackboard:
         rejected and the person's entry posted in its place (it triggers
         sources like any post). For a failed activation give ``space`` (and
         ``key``) of the entry to post. Returns the new entry."""
+        if self._read_only:
+            self._refuse_write()
         review = self._pending(review_id, by)
         held = self.get(review.entry) if review.entry is not None else None
         if held is None and space is None:
@@ -826,6 +882,8 @@ class Blackboard:
     def log(self, kind: str, *, entry: int | None = None, source: str | None = None,
             activation: int | None = None, details: Mapping[str, Any] | None = None) -> Event:
         """Append an event of any kind to the log (it is never changed afterwards)."""
+        if self._read_only:
+            self._refuse_write()
         self._live()
         check_name("kind", kind)
         check_activation(activation)
@@ -990,6 +1048,8 @@ class Blackboard:
         """Open a hypothetical world under ``parent``: it sees every entry of its
         ancestors and adds its own. Costs the same whatever the parent holds:
         nothing is copied."""
+        if self._read_only:
+            self._refuse_write()
         self._live()
         up = self.context(parent)
         if up.status != "open":
@@ -1009,6 +1069,8 @@ class Blackboard:
         """A contradiction in ``context``: it and its descendants fail, and everything
         posted in them is retracted. A parent whose alternatives have all failed
         fails too. Returns the failed contexts."""
+        if self._read_only:
+            self._refuse_write()
         self._live()
         if context == ROOT_CONTEXT:
             raise ValidationError("context", "the root context cannot fail; post a contradiction instead", context)
@@ -1041,6 +1103,8 @@ class Blackboard:
 
     def promote_context(self, context: int, *, source: str = "user", activation: int | None = None) -> Context:
         """Mark a context as the answer: its visible entries are the solution."""
+        if self._read_only:
+            self._refuse_write()
         ctx = self.context(context)
         if ctx.status != "open":
             raise ValidationError("context", f"context {context} is {ctx.status}; only an open context can be promoted", context)
@@ -1236,6 +1300,8 @@ class Blackboard:
         background knowledge: they can be read and queried but, unlike posted
         entries, do not trigger knowledge sources. Returns the number imported.
         """
+        if self._read_only:
+            self._refuse_write()
         con = self._live()
         check_source(source)
         table = _import_table(table, self._spaces)
@@ -1343,6 +1409,8 @@ class Blackboard:
         ``queued_cycle``, ``cycle``, ``seconds`` and ``produced`` (ids), as
         :class:`controller.Activation` does.
         """
+        if self._read_only:
+            self._refuse_write()
         self._activation_rows[activation.id] = activation
 
     @property
@@ -1352,6 +1420,8 @@ class Blackboard:
     def mark(self, *, state: str | None = None, outcome: str | None = None,
              result: Any = _UNSET) -> None:
         """Record the run's state, outcome or result; written by the next flush."""
+        if self._read_only:
+            self._refuse_write()
         if state is not None:
             self._pending_run["state"] = state
             if state in ("finished", "cancelled", "failed"):
@@ -1369,6 +1439,10 @@ class Blackboard:
         in memory (so nothing is lost) and a :class:`BlackboardFileError` says why.
         """
         self._live()
+        if self._read_only:  # nothing can be pending: every change was refused
+            if state is not None or outcome is not None or result is not _UNSET:
+                self._refuse_write()
+            return
         self.mark(state=state, outcome=outcome, result=result)
         batch = self._take()
         if batch is not None:
@@ -1505,7 +1579,7 @@ class Blackboard:
         if self._con is None:
             return
         try:
-            if self._path is not None:
+            if self._path is not None and not self._read_only:
                 self.flush()
         finally:
             if self._engine is not None:

@@ -130,6 +130,8 @@ class Controller:
     ) -> None:
         if not isinstance(blackboard, Blackboard):
             raise ConfigurationError("blackboard", f"expected a Blackboard, got {type(blackboard).__name__}")
+        if blackboard.read_only:
+            raise ConfigurationError("blackboard", f"{blackboard.path} was opened read-only; a controller must write to it")
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ConfigurationError("concurrency", f"must be a positive int, not {concurrency!r}")
         if durability not in DURABILITY_MODES:

@@ -2,12 +2,11 @@
 ``blackboard explain`` and ``blackboard export`` print and write.
 
 Everything here reads the file through a **read-only** DuckDB connection
-(:func:`read_only`), so showing a run never writes to it (no run created, no
-checkpoint, no empty file initialised), and a file that is missing, empty or
-of another program is refused before DuckDB touches it. The one exception is
-:func:`explain_entry`: :func:`controller.explain` needs a
-:class:`~blackboard.Blackboard`, which opens its file read-write, so it works
-on a temporary copy of the file (the file and its ``.wal``).
+(:func:`read_only`, checked as ``Blackboard(path, read_only=True)`` checks a
+file), so showing a run never writes to it (no run created, no checkpoint,
+no empty file initialised, no upgrade), and a file that is missing, empty,
+cut short or of another program is refused. :func:`explain_entry` opens the
+run with ``Blackboard(path, run=..., read_only=True)``.
 
 The figures come from the stored records: ``bb_run`` (the run and the
 controller's last result), ``bb_activation`` (one row per activation, its
@@ -26,8 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,14 +37,9 @@ from blackboard import (
     BlackboardError,
     BlackboardFileError,
     EntryNotFoundError,
-    IncompatibleVersionError,
-    NotABlackboardError,
     ValidationError,
 )
-from blackboard._models import COLUMNS, FORMAT_NAME, FORMAT_VERSION
-from blackboard._store import (
-    _MIGRATIONS as READABLE_OLDER,  # older formats read as they are
-)
+from blackboard._store import _connect
 
 from ._explain import Explanation, explain
 
@@ -76,29 +68,8 @@ def read_only(path: str | os.PathLike[str]) -> Iterator[duckdb.DuckDBPyConnectio
     another format version. The file is never written.
     """
     target = os.fspath(path)
-    p = Path(target)
-    if not p.exists():
-        raise BlackboardFileError(target, "no such file")
-    if not p.is_file():
-        raise BlackboardFileError(target, "it is a directory, not a database file")
+    con = _connect(target, read_only=True)
     try:
-        with p.open("rb") as f:
-            head = f.read(12)
-    except OSError as exc:
-        raise BlackboardFileError(target, f"cannot read it ({exc.strerror or exc})") from None
-    if not head:
-        raise NotABlackboardError(target, "it is empty, not a blackboard")
-    if head[8:12] != b"DUCK":
-        raise NotABlackboardError(target, "not a DuckDB database (its header is not DuckDB's)")
-    try:
-        con = duckdb.connect(target, read_only=True)
-    except duckdb.Error as exc:
-        message = str(exc).splitlines()[0]
-        if "lock" in message.lower() or "different configuration" in message.lower():
-            raise BlackboardFileError(target, f"it is open for writing elsewhere ({message})") from None
-        raise BlackboardFileError(target, f"not a readable DuckDB database, or corrupted ({message})") from None
-    try:
-        _check_format(con, target)
         yield con
     except BlackboardError:
         raise
@@ -107,26 +78,6 @@ def read_only(path: str | os.PathLike[str]) -> Iterator[duckdb.DuckDBPyConnectio
                                           f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
     finally:
         con.close()
-
-
-def _check_format(con: duckdb.DuckDBPyConnection, path: str) -> None:
-    try:
-        tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-        if "bb_meta" not in tables:
-            shown = ", ".join(sorted(tables)[:5]) or "none"
-            raise NotABlackboardError(path, f"it is a DuckDB database without blackboard tables (tables: {shown})")
-        meta = dict(con.execute("SELECT name, value FROM bb_meta").fetchall())
-    except duckdb.Error as exc:
-        raise BlackboardFileError(path, f"cannot read its catalogue ({str(exc).splitlines()[0]})") from None
-    if meta.get("format") != FORMAT_NAME:
-        raise NotABlackboardError(path, f"its bb_meta names format {meta.get('format')!r}")
-    if meta.get("version") != str(FORMAT_VERSION) and meta.get("version") not in READABLE_OLDER:
-        raise IncompatibleVersionError(
-            path, f"it was written in blackboard format version {meta.get('version')}, "
-                  f"this program reads version {FORMAT_VERSION}")
-    missing = set(COLUMNS) - tables
-    if missing:
-        raise BlackboardFileError(path, f"tables missing: {', '.join(sorted(missing))}")
 
 
 def _rows(con: duckdb.DuckDBPyConnection, query: str,
@@ -289,31 +240,21 @@ def _json(text: str | None) -> Any:
 # ------------------------------------------------------------------ explain
 def explain_entry(path: str | os.PathLike[str], entry: int, run: int | None = None) -> tuple[int, Explanation]:
     """The run shown (``run``, or the newest) and the :func:`~controller.explain`
-    of ``entry`` in it; works on a temporary copy, so the file is not written."""
+    of ``entry`` in it, read through a read-only blackboard."""
     target = os.fspath(path)
     with read_only(target) as con:
         run = pick_run(con, target, run)
         known = con.execute("SELECT count(*) FROM bb_entry WHERE run = ? AND id = ?", [run, entry]).fetchone()
     if isinstance(entry, bool) or not known or not known[0]:
         raise UnknownEntryError(entry, run, target)
-    with tempfile.TemporaryDirectory(prefix="blackboard-explain-") as folder:
-        copy = Path(folder) / Path(target).name
-        try:
-            shutil.copyfile(target, copy)
-            if Path(target + ".wal").is_file():
-                shutil.copyfile(target + ".wal", str(copy) + ".wal")
-        except OSError as exc:
-            raise BlackboardFileError(target, f"cannot copy it to read it ({exc.strerror or exc})") from None
-        try:
-            with Blackboard(copy, run=run) as bb:
-                return run, explain(bb, entry)
-        except BlackboardFileError as exc:  # about the copy: name the file the user gave
-            raise BlackboardFileError(target, exc.problem.replace(str(copy), target)) from None
-        except BlackboardError:
-            raise
-        except (duckdb.Error, ValueError, KeyError, TypeError) as exc:  # damaged records met by explain
-            raise BlackboardFileError(target, f"the records of entry {entry} could not be read; the file may be "
-                                              f"damaged ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+    try:
+        with Blackboard(target, run=run, read_only=True) as bb:
+            return run, explain(bb, entry)
+    except BlackboardError:
+        raise
+    except (duckdb.Error, ValueError, KeyError, TypeError) as exc:  # damaged records met by explain
+        raise BlackboardFileError(target, f"the records of entry {entry} could not be read; the file may be "
+                                          f"damaged ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
 
 
 # ------------------------------------------------------------------- export

@@ -1126,3 +1126,74 @@ def test_len_counts_imported_entries_once(bb: Blackboard) -> None:
     bb.retract(2)
     assert len(bb) == 3
     assert bb.sql("SELECT count(*) AS n FROM entries").column("n").to_pylist() == [3]
+
+
+# ================================================================== read-only
+def _written(path: Path) -> int:
+    with Blackboard(path, spaces=["s", "t"]) as board:
+        first = board.post("s", {"n": 1}, key="k", confidence=0.4)
+        board.revise(first, value={"n": 2}, confidence=0.6)
+        board.post("t", "other")
+        return board.run_id
+
+
+def test_read_only_reads_everything_and_changes_nothing(tmp_path: Path) -> None:
+    """read_only=True opens the newest run: reads, SQL, display and replay work; the file's bytes stay the same."""
+    from blackboard import ReadOnlyError
+
+    path = tmp_path / "ro.duckdb"
+    run = _written(path)
+    before = sha256(path)
+    with Blackboard(path, read_only=True) as board:
+        assert board.read_only and board.run_id == run
+        assert [e.value for e in board.entries("s")] == [{"n": 2}]
+        assert board.sql("SELECT count(*) AS n FROM entries").to_pylist() == [{"n": 3}]
+        assert "space" in str(board) and board.space("s").best.value == {"n": 2}
+        assert len(board.replay()) == 3
+        for change in (lambda: board.post("s", 1), lambda: board.revise(1, value=3), lambda: board.retract(1),
+                       lambda: board.declare("u"), lambda: board.open_context(), lambda: board.log("note"),
+                       lambda: board.import_arrow({"space": ["s"], "value": ["1"]}),
+                       lambda: board.flush(state="finished"), lambda: board.mark(state="x")):
+            with pytest.raises(ReadOnlyError, match="read-only"):
+                change()
+        assert [e.value for e in board.entries("s")] == [{"n": 2}] and len(board.events()) == 4
+        board.flush()  # nothing to write: harmless
+    assert sha256(path) == before
+    assert not Path(str(path) + ".wal").exists()
+
+
+def test_read_only_refusals(tmp_path: Path) -> None:
+    """read_only refuses memory, a missing file (creating none), an unknown run, and a controller."""
+    from controller import ConfigurationError, Controller
+
+    with pytest.raises(BlackboardFileError, match="in-memory"):
+        Blackboard(read_only=True)
+    missing = tmp_path / "missing.duckdb"
+    with pytest.raises(BlackboardFileError, match="no such file"):
+        Blackboard(missing, read_only=True)
+    assert not missing.exists()
+    path = tmp_path / "ro.duckdb"
+    _written(path)
+    with pytest.raises(ValidationError, match="no run with id 9"):
+        Blackboard(path, run=9, read_only=True)
+    with pytest.raises(ValidationError, match="no run named"):
+        Blackboard(path, run="nameless", read_only=True)
+    with Blackboard(path, read_only=True) as board, pytest.raises(ConfigurationError, match="read-only"):
+        Controller(board)
+    with pytest.raises(ValidationError, match="read_only"):
+        Blackboard(path, read_only="yes")  # type: ignore[arg-type]
+
+
+def test_read_only_does_not_upgrade_an_older_file(tmp_path: Path) -> None:
+    """A format-1 file opened read-only is read as it is and stays format 1."""
+    path = tmp_path / "v1.duckdb"
+    _written(path)
+    con = duckdb.connect(str(path))
+    con.execute("ALTER TABLE bb_activation DROP COLUMN started")
+    con.execute("UPDATE bb_meta SET value = '1' WHERE name = 'version'")
+    con.close()
+    with Blackboard(path, read_only=True) as board:
+        assert board.get(1).value == {"n": 1}
+    con = duckdb.connect(str(path), read_only=True)
+    assert con.execute("SELECT value FROM bb_meta WHERE name = 'version'").fetchone() == ("1",)
+    con.close()

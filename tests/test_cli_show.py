@@ -262,7 +262,7 @@ def test_missing_file_is_an_error_and_is_not_created(argv: tuple[str, ...], tmp_
 @pytest.mark.parametrize(("content", "reason"), [
     (b"", "it is empty, not a blackboard"),
     (b'{"format": "json, not duckdb"}\n', "not a DuckDB database"),
-    (None, "a DuckDB database without blackboard tables (tables: other)"),
+    (None, "a DuckDB database of another program (tables: other)"),
 ])
 def test_a_file_that_is_not_a_blackboard_is_refused_untouched(
         content: bytes | None, reason: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
