@@ -206,19 +206,25 @@ _HEADER_BYTES = 3 * 4096  # DuckDB's main header and its two database headers
 
 
 def _check_size(con: duckdb.DuckDBPyConnection, path: str, size: int) -> None:
-    """A file must hold every block its header counts (without a pending WAL,
+    """A file must have room for every block in use (without a pending WAL,
     which can make a sound file look short): a file cut in its last blocks
-    opens in DuckDB, and fails only when those blocks are read."""
+    opens in DuckDB, and fails only when those blocks are read.
+
+    A sound file is its headers and whole blocks, at least as many as are in
+    use (``used_blocks``, not ``total_blocks``: after a checkpoint DuckDB may
+    trim free blocks off the end of the file while still counting them)."""
     try:
-        row = con.execute("SELECT block_size, total_blocks FROM pragma_database_size()").fetchone()
+        row = con.execute("SELECT block_size, used_blocks FROM pragma_database_size()").fetchone()
     except duckdb.Error as exc:
         raise BlackboardFileError(path, f"cannot read its size ({str(exc).splitlines()[0]})") from None
     if row is None:
         return
-    expected = _HEADER_BYTES + int(row[0]) * int(row[1])
-    if size < expected:
+    block, used = int(row[0]), int(row[1])
+    expected = _HEADER_BYTES + block * used
+    if size < expected or (size - _HEADER_BYTES) % block:  # DuckDB grows and trims files by whole blocks
         raise BlackboardFileError(
-            path, f"it is cut short ({size:,} bytes, its header counts {expected:,}); it was not modified")
+            path, f"it is cut short ({size:,} bytes: not whole {block:,}-byte blocks, or fewer than the "
+                  f"{used} in use); it was not modified")
 
 
 def _check_format(con: duckdb.DuckDBPyConnection, path: str, *, upgrade: bool = True) -> None:

@@ -28,7 +28,7 @@ def _axes(ax: Any, size: tuple[float, float], feature: str) -> Any:
     plt = pyplot(feature)  # checked even with an ax: the patches and arrows need matplotlib too
     if ax is not None:
         return ax
-    _, ax = plt.subplots(figsize=size)
+    _, ax = plt.subplots(figsize=size, layout="constrained")  # long source names stay in the picture
     return ax
 
 
@@ -69,14 +69,15 @@ def plot_timeline(bb: Blackboard, *, ax: Any = None, by: str = "time") -> Any:
     lane = {name: i for i, name in enumerate(sources)}
     if by == "time" and any(r["start"] is None for r in rows):
         by = "cycle"  # written by an older version: no start times
+    span = max((r["start"] + r["seconds"] for r in rows), default=0.0) if by == "time" else 0.0
     for r in rows:
         y = lane[r["source"]]
-        if by == "time":
-            x, width = r["start"], r["seconds"]
+        if by == "time":  # an action of microseconds still shows: at least 1/500 of the run
+            x, width = r["start"], max(r["seconds"], span / 500)
         else:
             x, width = r["cycle"] - 0.4, 0.8
         colour = STATE_COLOURS.get(r["state"], "#757575")
-        ax.broken_barh([(x, width)], (y - 0.35, 0.7), facecolors=colour, edgecolors="white", linewidth=0.6)
+        ax.broken_barh([(x, width)], (y - 0.35, 0.7), facecolors=colour, edgecolors="none")
         if r["state"] == "failed":
             ax.plot([x + width / 2], [y], marker="x", color="#b71c1c", markersize=7, linestyle="none")
     ax.set_yticks(range(len(sources)), sources)

@@ -24,5 +24,5 @@ def axes(ax: Any, feature: str, size: tuple[float, float] = (6.0, 6.0)) -> Any:
     """``ax``, or the axes of a new figure of ``size`` inches when it is None."""
     plt = pyplot(feature)
     if ax is None:
-        _, ax = plt.subplots(figsize=size)
+        _, ax = plt.subplots(figsize=size, layout="constrained")
     return ax
