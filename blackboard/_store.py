@@ -192,6 +192,11 @@ def _duckdb_connect(path: str, read_only: bool = False) -> duckdb.DuckDBPyConnec
     try:
         return duckdb.connect(path, read_only=read_only)
     except duckdb.Error as exc:
+        if read_only and "different configuration" in str(exc):
+            # this process has the file open for writing: DuckDB allows one
+            # configuration per file and process, so read through that one
+            # (nothing here writes: read-only blackboards refuse every change)
+            return _duckdb_connect(path)
         message = str(exc).splitlines()[0]
         if "lock" in message.lower() or "different configuration" in message.lower():
             raise BlackboardFileError(
@@ -1921,7 +1926,7 @@ def read_runs(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     target = os.fspath(path)
     if not Path(target).is_file():
         raise BlackboardFileError(target, "no such file")
-    con = _connect(target)
+    con = _connect(target, read_only=True)
     try:
         rel = con.sql(
             "SELECT r.id, r.name, r.state, r.outcome, r.cycles, r.activations, "
@@ -1944,7 +1949,7 @@ def verify(path: str | os.PathLike[str]) -> VerifyReport:
     target = os.fspath(path)
     if not Path(target).is_file():
         raise BlackboardFileError(target, "no such file")
-    con = _connect(target)
+    con = _connect(target, read_only=True)
     try:
         return verify_connection(con, target)
     except duckdb.Error as exc:
