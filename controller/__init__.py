@@ -7,9 +7,12 @@ Public surface::
     Controller          run(...) / await arun(...) -> RunResult
     RunResult, SourceStats
     Activation, Agenda  the agenda and its items
+    Executor, ProcessExecutor, RayExecutor, ViewSnapshot
+                        where actions run (``Controller(executor=...)``)
     HighestConfidence, NoisyOr, WeightedVote, UserRule, ConflictStrategy,
     Resolution          conflict resolution strategies
-    errors              ControllerError, ConfigurationError, ContributionError
+    errors              ControllerError, ConfigurationError, ContributionError,
+                        ExecutorError
 """
 
 from ._agenda import Activation as Activation
@@ -28,10 +31,15 @@ from ._controller import run_sync as run_sync
 from ._errors import ConfigurationError as ConfigurationError
 from ._errors import ContributionError as ContributionError
 from ._errors import ControllerError as ControllerError
+from ._errors import ExecutorError as ExecutorError
+from ._executor import Executor as Executor
+from ._executor import ProcessExecutor as ProcessExecutor
+from ._executor import ViewSnapshot as ViewSnapshot
 from ._escalation import Escalation as Escalation
 from ._explain import Explanation as Explanation
 from ._explain import explain as explain
 from ._policy import Policy as Policy
+from ._ray import RayExecutor as RayExecutor
 from ._result import RunResult as RunResult
 from ._resume import NothingToResumeError as NothingToResumeError
 from ._resume import resume as resume
@@ -49,14 +57,19 @@ __all__ = [
     "ContributionError",
     "Controller",
     "ControllerError",
+    "Executor",
+    "ExecutorError",
     "HighestConfidence",
     "NothingToResumeError",
     "NoisyOr",
     "Policy",
+    "ProcessExecutor",
+    "RayExecutor",
     "Resolution",
     "RunResult",
     "SourceStats",
     "UserRule",
+    "ViewSnapshot",
     "WeightedVote",
     "explain",
     "resume",

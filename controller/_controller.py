@@ -63,6 +63,7 @@ from ._escalation import Escalation
 from ._policy import Policy, contribution_facts
 from ._conflict import ConflictStrategy, HighestConfidence, Resolution, strategy_named
 from ._errors import ConfigurationError, ContributionError
+from ._executor import Executor, routing
 from ._result import RunResult, SourceStats
 
 log = logging.getLogger("controller")
@@ -104,6 +105,12 @@ class Controller:
         person) or ``"pause"`` (the run stops as soon as something is held).
     seed: seeds the jitter of retry back-off, for reproducible runs.
     clock: the clock of circuit-breaker cool-downs (``time.monotonic``).
+    executor: where actions run: ``"loop"`` (default: this event loop),
+        ``"process"`` (worker processes), ``"ray"`` (Ray tasks; stateful
+        sources as actors), an :class:`Executor` such as
+        ``ProcessExecutor(workers=4)`` or ``RayExecutor(address)``, or a
+        mapping from source name to one of these (``"*"`` for the rest).
+        The blackboard stays here; the result does not depend on it.
     """
 
     def __init__(
@@ -122,6 +129,7 @@ class Controller:
         on_review: str = "continue",
         seed: int | None = None,
         clock: Callable[[], float] = time.monotonic,
+        executor: str | Executor | Mapping[str, str | Executor] = "loop",
     ) -> None:
         if not isinstance(blackboard, Blackboard):
             raise ConfigurationError("blackboard", f"expected a Blackboard, got {type(blackboard).__name__}")
@@ -174,6 +182,8 @@ class Controller:
         self._reacted_until = 0  # review decisions up to here were acted on by an earlier controller
         self._retriggers: dict[int, list[KnowledgeSource]] = {}
         self.stats: dict[str, SourceStats] = {}
+        self.executor = executor
+        self._remote = routing(executor, self)  # None: every action runs in this loop
         self.register(*sources)
 
     # ------------------------------------------------------------ sources
@@ -444,10 +454,11 @@ class Controller:
         clock = time.perf_counter
         cycle = self.blackboard.cycle
         spent = 0.0
+        remote = self._remote
         for activation in batch:
             activation.cycle = cycle
             source = activation.source
-            if source.needs_task:
+            if source.needs_task or (remote is not None and source.name in remote):
                 waiting.append(activation)
                 continue
             activation.attempts += 1
@@ -504,6 +515,9 @@ class Controller:
 
     async def _invoke(self, source: KnowledgeSource, activation: Activation) -> Any:
         trigger = activation.triggers[0]
+        executor = self._remote.executor_for(source.name) if self._remote is not None else None
+        if executor is not None:
+            return await executor.call(source, trigger, self._view if source.wants_view else None)
         fn = source._fn
         args = (trigger, self._view) if source.wants_view else (trigger,)
         if inspect.isasyncgenfunction(fn):
