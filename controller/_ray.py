@@ -23,6 +23,7 @@ from __future__ import annotations
 import socket
 from collections import deque
 from collections.abc import Iterator, Sequence
+from functools import partial
 from types import ModuleType
 from typing import Any
 
@@ -76,8 +77,9 @@ class RayExecutor(Executor):
     state persists across activations (else it runs as a task on a fresh
     copy). ``num_cpus``: the CPUs Ray reserves for each action task.
 
-    A timed-out task is cancelled (Ray interrupts it); an actor's running
-    call cannot be interrupted, so the actor finishes it before the next.
+    A timed-out task is cancelled by ending its worker process (Ray starts
+    another); an actor's running call cannot be interrupted, so the actor
+    finishes it before its next call.
     An actor that dies fails its activation; the next one starts a new
     actor from the local copy of the source.
     """
@@ -102,9 +104,11 @@ class RayExecutor(Executor):
         try:
             if self.stateful and stateful(source):
                 ref = self._actor(ray, source).call.remote(trigger, payload)
+                cancel = partial(ray.cancel, ref)  # a running actor call cannot be stopped, a queued one can
             else:
                 ref = self._remote(ray).remote(self._action(ray, source), trigger, payload)
-            outcome = await wait(ref.future(), lambda: ray.cancel(ref))
+                cancel = partial(ray.cancel, ref, force=True)  # ends its worker: a plain cancel waits for the action
+            outcome = await wait(ref.future(), cancel)
         except ray.exceptions.RayActorError as exc:
             self._actors.pop(id(source), None)
             raise ExecutorError(f"the Ray actor holding {source.name!r} died: {_first_line(exc)}") from None
