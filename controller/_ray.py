@@ -131,7 +131,7 @@ class RayExecutor(Executor):
     def _action(self, ray: ModuleType, source: KnowledgeSource) -> Any:
         held = self._actions.get(id(source))
         if held is None or held[0] is not source:
-            held = (source, ray.put(action_of(source)))
+            held = (source, action_of(source))  # inline: a small argument saves a fetch from the object store
             self._actions[id(source)] = held
         return held[1]
 
