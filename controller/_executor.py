@@ -374,7 +374,11 @@ class ProcessExecutor(Executor):
     Actions and sources travel pickled; with cloudpickle installed (Ray
     brings one) functions defined in ``__main__`` or a notebook work too. A
     timed-out action cannot be stopped in its process: it is abandoned, as a
-    sync action on a thread is, and its result discarded.
+    sync action on a thread is, and its result discarded. A worker process
+    that dies fails its activation with an :class:`ExecutorError` (retries
+    and fallbacks apply) and the next call starts a new one; a stateful
+    source's host restarts from the local copy. Hosts live until
+    :meth:`close`: one per source object given to this executor.
     """
 
     kind = "process"

@@ -80,8 +80,11 @@ class RayExecutor(Executor):
     A timed-out task is cancelled by ending its worker process (Ray starts
     another); an actor's running call cannot be interrupted, so the actor
     finishes it before its next call.
-    An actor that dies fails its activation; the next one starts a new
-    actor from the local copy of the source.
+    A worker or an actor that dies fails its activation with an
+    :class:`ExecutorError` (the source's ``retries`` and ``fallback`` apply;
+    Ray does not retry actions on its own); the next activation starts a new
+    actor from the local copy of the source. Actors live until
+    :meth:`close`: one per source object given to this executor.
     """
 
     kind = "ray"
@@ -125,7 +128,8 @@ class RayExecutor(Executor):
 
     def _remote(self, ray: ModuleType) -> Any:
         if self._task is None:
-            self._task = ray.remote(num_cpus=self.num_cpus)(perform)
+            # no retries by Ray: the source's own retries decide, as for every action
+            self._task = ray.remote(num_cpus=self.num_cpus, max_retries=0)(perform)
         return self._task
 
     def _action(self, ray: ModuleType, source: KnowledgeSource) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -389,3 +391,35 @@ def test_executor_errors_share_the_root() -> None:
     from blackboard import BlackboardError
 
     assert issubclass(ExecutorError, BlackboardError) and issubclass(ExecutorError, RuntimeError)
+
+
+@knowledge_source(watches="number", writes=("note",))
+def crash(entry: Entry) -> Any:
+    """Ends its worker process on 1 (as a segfault or the OOM killer would)."""
+    if entry.value == 1:
+        os._exit(3)
+    return post("note", {"survived": entry.value})
+
+
+def test_a_worker_process_that_dies_fails_its_activation_and_the_pool_recovers() -> None:
+    """The activation whose process died fails with ExecutorError; the next run gets a new pool."""
+    with ProcessExecutor(1) as own, Blackboard(spaces=SPACES) as board:
+        board.post("number", 1)
+        assert Controller(board, [crash], executor=own).run().failed == 1
+        (event,) = board.events("activation_failed")
+        assert "ExecutorError" in event.details["error"] and "died" in event.details["error"]
+        board.post("number", 2)
+        assert Controller(board, [crash], executor=own).run().failed == 0
+        assert [e.value for e in board.entries("note")] == [{"survived": 2}]
+
+
+def test_an_executor_named_by_a_string_belongs_to_its_controller(bb: Blackboard) -> None:
+    """executor='process' makes a pool for this controller, shut down when the controller is collected."""
+    bb.post("number", 20)
+    controller = Controller(bb, [grow], executor="process")
+    assert controller.run().failed == 0 and len(bb.entries("number")) == 3
+    (owned,) = controller._remote._owned  # type: ignore[union-attr]
+    assert isinstance(owned, ProcessExecutor) and owned._pool is not None
+    del controller
+    gc.collect()
+    assert owned._pool is None

@@ -215,3 +215,39 @@ def test_a_worker_killed_mid_batch_has_its_problem_re_run_and_nothing_counted_tw
         con.close()
     assert items == [(i, 1) for i in range(len(puzzles))]
     assert runs == (len(puzzles), len(puzzles)) and stored == (len(puzzles),)
+
+
+class Fragile(KnowledgeSource):
+    """A stateful source whose process ends on 1."""
+
+    watches = ("number",)
+    writes = ("note",)
+
+    def action(self, entry: Entry) -> Any:
+        if entry.value == 1:
+            os._exit(3)
+        return post("note", {"actor": entry.value})
+
+
+@knowledge_source(watches="number", writes=("note",))
+def crash(entry: Entry) -> Any:
+    """Ends its worker on 1."""
+    if entry.value == 1:
+        os._exit(3)
+    return post("note", {"task": entry.value})
+
+
+@pytest.mark.slow
+def test_a_ray_worker_or_actor_that_dies_fails_its_activation_once() -> None:
+    """No hidden re-runs of actions: the activation fails with ExecutorError; the next ones get new workers."""
+    with Blackboard(spaces=["number", "note"]) as bb, RayExecutor() as executor:
+        sources = [Fragile(), crash]
+        bb.post("number", 1)
+        result = Controller(bb, sources, executor=executor).run()
+        assert (result.activations, result.failed) == (2, 2)
+        errors = sorted(e.details["error"] for e in bb.events("activation_failed"))
+        assert all(error.startswith("ExecutorError") for error in errors)
+        assert any("actor holding 'Fragile' died" in error for error in errors)
+        bb.post("number", 2)
+        assert Controller(bb, sources, executor=executor).run().failed == 0
+        assert sorted(map(str, (e.value for e in bb.entries("note")))) == ["{'actor': 2}", "{'task': 2}"]
