@@ -39,6 +39,7 @@ import asyncio
 import concurrent.futures
 import importlib
 import inspect
+import itertools
 import multiprocessing
 import os
 import pickle
@@ -80,8 +81,9 @@ class Executor(abc.ABC):
     kind: ClassVar[str] = ""
 
     def __init__(self) -> None:
-        self._snapshot_key: tuple[int, int, int] | None = None
+        self._snapshot_of: tuple[Any, int, int] | None = None  # (blackboard, cycle, events) it shows
         self._snapshot_payload: Any = None
+        self._snapshots = itertools.count(1)  # names each snapshot for the workers' caches
 
     @abc.abstractmethod
     async def call(self, source: KnowledgeSource, trigger: Entry, view: ReadView | None) -> Any:
@@ -95,14 +97,18 @@ class Executor(abc.ABC):
         if view is None:
             return None
         bb = view._bb
-        key = (id(bb), bb.cycle, len(bb._events))
-        if key != self._snapshot_key:
-            self._snapshot_payload = None  # let the last one go before packing the next
-            self._snapshot_payload = self._pack(key, ViewSnapshot.of(view))
-            self._snapshot_key = key
+        held = self._snapshot_of
+        # the blackboard itself, not its id: another one may be made at the same address
+        if held is None or held[0] is not bb or held[1] != bb.cycle or held[2] != len(bb._events):
+            self._snapshot_of = self._snapshot_payload = None  # let the last one go before packing the next
+            self._snapshot_payload = self._pack(next(self._snapshots), ViewSnapshot.of(view))
+            self._snapshot_of = (bb, bb.cycle, len(bb._events))
         return self._snapshot_payload
 
-    def _pack(self, key: tuple[int, int, int], snapshot: ViewSnapshot) -> Any:
+    def _forget_snapshot(self) -> None:
+        self._snapshot_of = self._snapshot_payload = None
+
+    def _pack(self, serial: int, snapshot: ViewSnapshot) -> Any:
         """How a snapshot travels to the workers (default: as it is)."""
         return snapshot
 
@@ -407,8 +413,8 @@ class ProcessExecutor(Executor):
             self._forget(pool)
             raise ExecutorError(f"the worker process running {source.name!r} died") from None
 
-    def _pack(self, key: tuple[int, int, int], snapshot: ViewSnapshot) -> Any:
-        return key, pickle.dumps(snapshot, protocol=pickle.HIGHEST_PROTOCOL)
+    def _pack(self, serial: int, snapshot: ViewSnapshot) -> Any:
+        return serial, pickle.dumps(snapshot, protocol=pickle.HIGHEST_PROTOCOL)
 
     def _shared(self) -> concurrent.futures.ProcessPoolExecutor:
         if self._pool is None:
@@ -442,7 +448,7 @@ class ProcessExecutor(Executor):
     def close(self) -> None:
         pools = [held[1] for held in self._hosts.values()] + ([self._pool] if self._pool is not None else [])
         self._pool, self._hosts, self._actions = None, {}, {}
-        self._snapshot_key = self._snapshot_payload = None
+        self._forget_snapshot()
         for pool in pools:
             pool.shutdown(wait=False, cancel_futures=True)
 

@@ -121,7 +121,7 @@ class RayExecutor(Executor):
             raise ExecutorError(f"cannot send {source.name!r} to Ray: {type(exc).__name__}: {exc}") from None
         return unwrap(outcome)
 
-    def _pack(self, key: tuple[int, int, int], snapshot: ViewSnapshot) -> Any:
+    def _pack(self, serial: int, snapshot: ViewSnapshot) -> Any:
         import ray
 
         return ray.put(snapshot)  # once per cycle; every task of the cycle gets the reference
@@ -149,7 +149,7 @@ class RayExecutor(Executor):
     def close(self) -> None:
         actors = [held[1] for held in self._actors.values()]
         self._actors, self._actions, self._task = {}, {}, None
-        self._snapshot_key = self._snapshot_payload = None
+        self._forget_snapshot()
         if actors:
             import ray
 

@@ -423,3 +423,23 @@ def test_an_executor_named_by_a_string_belongs_to_its_controller(bb: Blackboard)
     del controller
     gc.collect()
     assert owned._pool is None
+
+
+@knowledge_source(watches="number", writes=("note",))
+def recount(entry: Entry, view: ReadView) -> Any:
+    """Reports the numbers its view shows."""
+    return post("note", {"seen": sorted(e.value for e in view.find("number"))})
+
+
+def test_one_executor_serves_several_blackboards_each_its_own_snapshot(pool: ProcessExecutor) -> None:
+    """Two blackboards at the same cycle and event count, one executor: each action sees its own board."""
+    boards = [Blackboard(spaces=SPACES) for _ in range(2)]
+    for value, board in enumerate(boards):
+        board.post("number", value)
+    for board in boards + boards[::-1]:
+        board.post("number", 10)
+        Controller(board, [recount], executor=pool).run()
+    assert [[n.value["seen"] for n in board.entries("note")] for board in boards] == \
+        [[[0, 10], [0, 10], [0, 10, 10]], [[1, 10], [1, 10], [1, 10, 10]]]
+    for board in boards:
+        board.close()
