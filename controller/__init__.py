@@ -33,8 +33,8 @@ from ._errors import ContributionError as ContributionError
 from ._errors import ControllerError as ControllerError
 from ._errors import ExecutorError as ExecutorError
 from ._executor import Executor as Executor
-from ._executor import ProcessExecutor as ProcessExecutor
-from ._executor import ViewSnapshot as ViewSnapshot
+from ._process import ProcessExecutor as ProcessExecutor
+from ._snapshot import ViewSnapshot as ViewSnapshot
 from ._escalation import Escalation as Escalation
 from ._explain import Explanation as Explanation
 from ._explain import explain as explain

@@ -19,15 +19,15 @@ loop, which the per-source form of the setting makes a one-word change::
     Controller(bb, sources, executor={"*": "ray", "reference_lookup": "loop"})
 
 Stateful sources (declared as a class) keep their state in a host of their
-own, by default: one worker process per source for :class:`ProcessExecutor`,
+own, by default: one worker process per source for :class:`~controller.ProcessExecutor`,
 one Ray actor per source for :class:`~controller.RayExecutor`; the local
 object is copied there once, at its first activation. Sources declared with
 the decorator are functions: any worker runs them.
 
 Sync actions run in the loop are called inline, with no task spawned. An
 executor is the opposite trade: every remote activation pays a round trip
-(about 0.1 ms to a local process, 1 ms to Ray, see the README) and goes
-through the waiting path, so timeouts, retries and failure recording apply to
+(W6 measured 1 ms to a local process, 10 ms to a local Ray, on a busy 2-core
+machine; see the README) and goes through the waiting path, so timeouts, retries and failure recording apply to
 it as to an async action. With the default ``"loop"`` the controller holds no
 executor at all and its inline path is unchanged.
 """
@@ -40,33 +40,25 @@ import concurrent.futures
 import importlib
 import inspect
 import itertools
-import multiprocessing
 import os
 import pickle
 import sys
 import traceback
 import weakref
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
 import anyio
 
-from blackboard import (
-    ROOT_CONTEXT,
-    Entry,
-    EntryNotFoundError,
-    QueryError,
-    Status,
-    ValidationError,
-)
+from blackboard import Entry
 from knowledge_sources import KnowledgeSource, ReadView
 from knowledge_sources._source import _FunctionSource
 
 from ._errors import ConfigurationError, ExecutorError
+from ._snapshot import ViewSnapshot
 
 EXECUTORS = ("loop", "process", "ray")
-_WORKER_CACHE = 64  # unpickled actions a worker process keeps
 
 
 class Executor(abc.ABC):
@@ -120,131 +112,6 @@ class Executor(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
-
-
-class ViewSnapshot(ReadView):
-    """What a remote action reads: the run's entries when its cycle was dispatched.
-
-    A :class:`~knowledge_sources.ReadView` that answers from a copy
-    (``run_id``, ``cycle``, ``get``, ``latest``, ``find``, ``entries``);
-    ``sql`` raises :class:`~blackboard.QueryError`, since it needs the
-    controller's database: run a source that queries SQL in the loop.
-    """
-
-    __slots__ = ("_by_space", "_chains", "_cycle", "_entries", "_revised_by", "_run_id", "_slots")
-
-    def __init__(self, run_id: int, cycle: int, entries: Iterable[Entry], revised_by: Mapping[int, int],
-                 chains: Mapping[int, tuple[int, ...]]) -> None:
-        self._run_id = run_id
-        self._cycle = cycle
-        self._entries = {e.id: e for e in entries}
-        self._revised_by = dict(revised_by)
-        self._chains = dict(chains)
-        self._by_space: dict[str, list[int]] | None = None
-        self._slots: dict[tuple[int, str, str], list[int]] = {}
-
-    @classmethod
-    def of(cls, view: ReadView) -> ViewSnapshot:
-        """Take a snapshot of what ``view`` shows now."""
-        bb = view._bb
-        if bb._imported:
-            raise ExecutorError(
-                f"this run holds {bb._imported} bulk-imported entries, which stay in DuckDB and a snapshot "
-                "cannot carry; run the sources that read the blackboard in the loop "
-                "(executor={'*': ..., 'NAME': 'loop'})")
-        return cls(bb.run_id, bb.cycle, bb._entries.values(), bb._revised_by, bb._chains)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (ViewSnapshot, (self._run_id, self._cycle, tuple(self._entries.values()), self._revised_by, self._chains))
-
-    @property
-    def run_id(self) -> int:
-        return self._run_id
-
-    @property
-    def cycle(self) -> int:
-        return self._cycle
-
-    def get(self, entry_id: int | Entry) -> Entry:
-        eid = entry_id.id if isinstance(entry_id, Entry) else entry_id
-        found = self._entries.get(eid) if type(eid) is int else None
-        if found is None:
-            raise EntryNotFoundError(eid)
-        return found
-
-    def latest(self, entry: int | Entry) -> Entry:
-        """The newest version of an entry (following revisions)."""
-        eid = entry.id if isinstance(entry, Entry) else entry
-        if type(eid) is not int:
-            raise EntryNotFoundError(eid)
-        while eid in self._revised_by:
-            eid = self._revised_by[eid]
-        return self.get(eid)
-
-    def find(self, space: str, key: str | None = None, *, status: str | None = Status.ACTIVE,
-             context: int = ROOT_CONTEXT) -> list[Entry]:
-        """As :meth:`Blackboard.find`: entries of ``space`` (with ``key``) visible in ``context``."""
-        if type(space) is not str or (key is not None and type(key) is not str) or type(context) is not int:
-            raise ValidationError("find", f"space and key must be strings and context an int, not {space!r}, {key!r}, {context!r}")
-        by_space, slots = self._index()
-        entries = self._entries
-        if key is not None:
-            ids: list[int] = []
-            for ctx in self._chain(context) if context != ROOT_CONTEXT else (ROOT_CONTEXT,):
-                ids = slots.get((ctx, space, key), [])
-                if ids:
-                    break
-            found = [entries[i] for i in ids]
-        elif context == ROOT_CONTEXT:
-            found = [e for e in (entries[i] for i in by_space.get(space, ())) if e.context == context]
-        else:
-            found = self._visible(space, context)
-        return found if status is None else [e for e in found if e.status == status]
-
-    def entries(self, space: str | None = None, *, status: str | None = Status.ACTIVE) -> list[Entry]:
-        if space is not None:
-            found: Iterable[Entry] = (self._entries[i] for i in self._index()[0].get(space, ()))
-        else:
-            found = self._entries.values()
-        return [e for e in found if status is None or e.status == status]
-
-    def sql(self, query: str, params: Any = None) -> Any:
-        """Refused: SQL needs the controller's database (run this source in the loop)."""
-        raise QueryError(query, "an action run by the process or Ray executor reads a snapshot of the entries "
-                                "(get, latest, find, entries), not SQL; run this source in the loop "
-                                "(executor={'*': ..., 'NAME': 'loop'})")
-
-    def _index(self) -> tuple[dict[str, list[int]], dict[tuple[int, str, str], list[int]]]:
-        """Entry ids by space and by slot, in the order the blackboard holds them (built on first use)."""
-        if self._by_space is None:
-            self._by_space = {}
-            for e in self._entries.values():
-                self._by_space.setdefault(e.space, []).append(e.id)
-                if e.key is not None:
-                    self._slots.setdefault((e.context, e.space, e.key), []).append(e.id)
-        return self._by_space, self._slots
-
-    def _chain(self, context: int) -> tuple[int, ...]:
-        chain = self._chains.get(context)
-        if chain is None:
-            raise ValidationError("context", f"no context {context!r} in this run", context)
-        return chain
-
-    def _visible(self, space: str, context: int) -> list[Entry]:
-        depth = {ctx: i for i, ctx in enumerate(self._chain(context))}
-        nearest: dict[str, int] = {}
-        candidates = []
-        for e in (self._entries[i] for i in self._index()[0].get(space, ())):
-            d = depth.get(e.context)
-            if d is None:
-                continue
-            candidates.append((d, e))
-            if e.key is not None and d < nearest.get(e.key, len(depth)):
-                nearest[e.key] = d
-        return [e for d, e in candidates if e.key is None or nearest[e.key] == d]
-
-    def __repr__(self) -> str:
-        return f"<ViewSnapshot run={self._run_id} cycle={self._cycle} entries={len(self._entries)}>"
 
 
 # ------------------------------------------------------------- both sides
@@ -368,127 +235,6 @@ def stateful(source: KnowledgeSource) -> bool:
     return not isinstance(source, _FunctionSource)
 
 
-# ---------------------------------------------------------- process pool
-class ProcessExecutor(Executor):
-    """Actions run in worker processes (spawned, so no DuckDB state is forked).
-
-    ``workers``: size of the shared pool that runs function sources (default:
-    one per core). ``stateful``: each class-declared source lives in a
-    process of its own, so its state persists across activations (else it
-    runs on a fresh copy every time, in the shared pool).
-
-    Actions and sources travel pickled; with cloudpickle installed (Ray
-    brings one) functions defined in ``__main__`` or a notebook work too. A
-    timed-out action cannot be stopped in its process: it is abandoned, as a
-    sync action on a thread is, and its result discarded. A worker process
-    that dies fails its activation with an :class:`ExecutorError` (retries
-    and fallbacks apply) and the next call starts a new one; a stateful
-    source's host restarts from the local copy. Hosts live until
-    :meth:`close`: one per source object given to this executor.
-    """
-
-    kind = "process"
-
-    def __init__(self, workers: int | None = None, *, stateful: bool = True) -> None:
-        super().__init__()
-        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-            raise ConfigurationError("executor", f"ProcessExecutor workers must be a positive int or None, not {workers!r}")
-        self.workers = workers or os.cpu_count() or 1
-        self.stateful = stateful
-        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
-        self._hosts: dict[int, tuple[KnowledgeSource, concurrent.futures.ProcessPoolExecutor]] = {}
-        self._actions: dict[int, tuple[KnowledgeSource, bytes]] = {}
-
-    async def call(self, source: KnowledgeSource, trigger: Entry, view: ReadView | None) -> Any:
-        payload = self.snapshot(view)
-        if self.stateful and stateful(source):
-            pool = self._host(source)
-            future = pool.submit(_call_hosted, trigger, payload)
-        else:
-            pool = self._shared()
-            future = pool.submit(_call_shipped, self._action(source), trigger, payload)
-        try:
-            return unwrap(await wait(future, future.cancel))
-        except concurrent.futures.process.BrokenProcessPool:
-            self._forget(pool)
-            raise ExecutorError(f"the worker process running {source.name!r} died") from None
-
-    def _pack(self, serial: int, snapshot: ViewSnapshot) -> Any:
-        return serial, pickle.dumps(snapshot, protocol=pickle.HIGHEST_PROTOCOL)
-
-    def _shared(self) -> concurrent.futures.ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
-        return self._pool
-
-    def _action(self, source: KnowledgeSource) -> bytes:
-        held = self._actions.get(id(source))
-        if held is None or held[0] is not source:
-            held = (source, dumps(action_of(source), f"the action of {source.name!r}"))
-            self._actions[id(source)] = held
-        return held[1]
-
-    def _host(self, source: KnowledgeSource) -> concurrent.futures.ProcessPoolExecutor:
-        held = self._hosts.get(id(source))
-        if held is None or held[0] is not source:
-            pool = concurrent.futures.ProcessPoolExecutor(
-                1, mp_context=multiprocessing.get_context("spawn"), initializer=_adopt,
-                initargs=(dumps(source, f"source {source.name!r}"),))
-            held = (source, pool)
-            self._hosts[id(source)] = held
-        return held[1]
-
-    def _forget(self, pool: concurrent.futures.ProcessPoolExecutor) -> None:
-        """A broken pool is dropped; the next call starts a new one (a host restarts from the local copy)."""
-        if pool is self._pool:
-            self._pool = None
-        self._hosts = {k: v for k, v in self._hosts.items() if v[1] is not pool}
-        pool.shutdown(wait=False, cancel_futures=True)
-
-    def close(self) -> None:
-        pools = [held[1] for held in self._hosts.values()] + ([self._pool] if self._pool is not None else [])
-        self._pool, self._hosts, self._actions = None, {}, {}
-        self._forget_snapshot()
-        for pool in pools:
-            pool.shutdown(wait=False, cancel_futures=True)
-
-    def __repr__(self) -> str:
-        return f"<ProcessExecutor workers={self.workers} stateful={self.stateful}>"
-
-
-# what a worker process holds: the last snapshot, recent actions, its hosted source
-_SNAPSHOT: tuple[Any, Any] = (None, None)
-_ACTIONS: dict[bytes, Callable[..., Any]] = {}
-_HOSTED: list[KnowledgeSource] = []
-
-
-def _view(payload: tuple[Any, bytes] | None) -> ViewSnapshot | None:
-    global _SNAPSHOT
-    if payload is None:
-        return None
-    key, data = payload
-    if _SNAPSHOT[0] != key:
-        _SNAPSHOT = (key, pickle.loads(data))
-    return _SNAPSHOT[1]  # type: ignore[no-any-return]
-
-
-def _call_shipped(action: bytes, trigger: Entry, payload: tuple[Any, bytes] | None) -> tuple[bool, Any]:
-    fn = _ACTIONS.get(action)
-    if fn is None:
-        if len(_ACTIONS) >= _WORKER_CACHE:
-            _ACTIONS.clear()
-        fn = _ACTIONS[action] = pickle.loads(action)
-    return perform(fn, trigger, _view(payload))
-
-
-def _adopt(source: bytes) -> None:
-    _HOSTED.append(pickle.loads(source))
-
-
-def _call_hosted(trigger: Entry, payload: tuple[Any, bytes] | None) -> tuple[bool, Any]:
-    return perform(_HOSTED[0]._fn, trigger, _view(payload))
-
-
 # ---------------------------------------------------------------- routing
 class Routing:
     """Which executor runs each source's actions (a name absent: the ``"*"`` one)."""
@@ -522,7 +268,7 @@ def routing(setting: Any, owner: object) -> Routing | None:
             return None
         if value in ("process", "ray"):
             if value not in owned:
-                owned[value] = ProcessExecutor() if value == "process" else _ray_executor()
+                owned[value] = _named_executor(value)
             return owned[value]
         raise ConfigurationError(where, f"must be 'loop', 'process', 'ray' or an Executor "
                                         f"(or a mapping from source name, '*' for the rest, to one), not {value!r}")
@@ -543,7 +289,12 @@ def routing(setting: Any, owner: object) -> Routing | None:
     return route
 
 
-def _ray_executor() -> Executor:
+def _named_executor(kind: str) -> Executor:
+    """A new executor of that kind with its defaults (imported here: those modules import this one)."""
+    if kind == "process":
+        from ._process import ProcessExecutor
+
+        return ProcessExecutor()
     from ._ray import RayExecutor
 
     return RayExecutor()

@@ -20,10 +20,10 @@ from controller import (
     ExecutorError,
     ProcessExecutor,
     RunResult,
+    ViewSnapshot,
     run_batch,
 )
 from controller._cli import main as cli
-from controller._executor import ViewSnapshot
 from knowledge_sources import (
     KnowledgeSource,
     ReadView,
