@@ -42,6 +42,7 @@ import inspect
 import itertools
 import os
 import pickle
+import socket
 import sys
 import traceback
 import weakref
@@ -57,8 +58,6 @@ from knowledge_sources._source import _FunctionSource
 
 from ._errors import ConfigurationError, ExecutorError
 from ._snapshot import ViewSnapshot
-
-EXECUTORS = ("loop", "process", "ray")
 
 
 class Executor(abc.ABC):
@@ -129,7 +128,7 @@ def perform(fn: Callable[..., Any], trigger: Entry, view: Any) -> tuple[bool, An
                 out = list(out)
         return True, out
     except Exception as exc:  # noqa: BLE001 - whatever an action raises fails only its activation, at home
-        where = f"in process {os.getpid()}"
+        where = f"in process {os.getpid()} on {socket.gethostname()}"
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=8))
         try:
             pickle.loads(pickle.dumps(exc))  # it must arrive, not only leave
@@ -230,7 +229,7 @@ def _pickler() -> Any:
     return _PICKLER
 
 
-def stateful(source: KnowledgeSource) -> bool:
+def is_stateful(source: KnowledgeSource) -> bool:
     """A source declared as a class may keep state between activations; a decorated function does not."""
     return not isinstance(source, _FunctionSource)
 

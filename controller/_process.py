@@ -20,7 +20,7 @@ from blackboard import Entry
 from knowledge_sources import KnowledgeSource, ReadView
 
 from ._errors import ConfigurationError, ExecutorError
-from ._executor import Executor, action_of, dumps, perform, stateful, unwrap, wait
+from ._executor import Executor, action_of, dumps, is_stateful, perform, unwrap, wait
 from ._snapshot import ViewSnapshot
 
 _WORKER_CACHE = 64  # unpickled actions a worker process keeps
@@ -58,7 +58,7 @@ class ProcessExecutor(Executor):
 
     async def call(self, source: KnowledgeSource, trigger: Entry, view: ReadView | None) -> Any:
         payload = self.snapshot(view)
-        if self.stateful and stateful(source):
+        if self.stateful and is_stateful(source):
             pool = self._host(source)
             future = pool.submit(_call_hosted, trigger, payload)
         else:
@@ -66,9 +66,9 @@ class ProcessExecutor(Executor):
             future = pool.submit(_call_shipped, self._action(source), trigger, payload)
         try:
             return unwrap(await wait(future, future.cancel))
-        except concurrent.futures.process.BrokenProcessPool:
+        except concurrent.futures.process.BrokenProcessPool as exc:
             self._forget(pool)
-            raise ExecutorError(f"the worker process running {source.name!r} died") from None
+            raise ExecutorError(f"the worker process running {source.name!r} died ({exc})") from None
 
     def _pack(self, serial: int, snapshot: ViewSnapshot) -> Any:
         return serial, pickle.dumps(snapshot, protocol=pickle.HIGHEST_PROTOCOL)
@@ -134,7 +134,10 @@ def _call_shipped(action: bytes, trigger: Entry, payload: tuple[Any, bytes] | No
     if fn is None:
         if len(_ACTIONS) >= _WORKER_CACHE:
             _ACTIONS.clear()
-        fn = _ACTIONS[action] = pickle.loads(action)
+        try:
+            fn = _ACTIONS[action] = pickle.loads(action)
+        except Exception as exc:  # noqa: BLE001 - e.g. its module cannot be imported in the worker
+            raise ExecutorError(f"the worker process cannot load the action: {type(exc).__name__}: {exc}") from None
     return perform(fn, trigger, _view(payload))
 
 

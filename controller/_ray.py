@@ -31,15 +31,8 @@ from blackboard import Entry
 from knowledge_sources import KnowledgeSource, ReadView
 
 from ._errors import ConfigurationError, ExecutorError
-from ._executor import (
-    Executor,
-    ViewSnapshot,
-    action_of,
-    perform,
-    stateful,
-    unwrap,
-    wait,
-)
+from ._executor import Executor, action_of, is_stateful, perform, unwrap, wait
+from ._snapshot import ViewSnapshot
 
 INSTALL = "pip install 'duckdb-blackboard[ray]'"
 MAX_RETRIES = 3
@@ -105,7 +98,7 @@ class RayExecutor(Executor):
         ray = connect(self.address, setting="executor")
         payload = self.snapshot(view)
         try:
-            if self.stateful and stateful(source):
+            if self.stateful and is_stateful(source):
                 ref = self._actor(ray, source).call.remote(trigger, payload)
                 cancel = partial(ray.cancel, ref)  # a running actor call cannot be stopped, a queued one can
             else:
