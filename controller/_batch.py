@@ -104,9 +104,9 @@ def run_batch(domain: str, source: str | os.PathLike[str], *, db: str | os.PathL
     if ray is not None:
         if not isinstance(ray, str) or not ray:
             raise ConfigurationError("ray", f"must be a Ray address ('local', 'auto', 'ray://host:10001'), not {ray!r}")
-        from ._ray import require_ray
+        from ._ray import connect
 
-        require_ray("ray")
+        connect(ray, num_cpus=workers, setting="ray")  # before the file is touched: a wrong address changes nothing
     module = domain_module(domain)
     problems: Sequence[tuple[str, Any]] = module.batch_problems(source)
     name = batch or f"{domain}:{os.path.abspath(os.fspath(source))}"

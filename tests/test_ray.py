@@ -251,3 +251,18 @@ def test_a_ray_worker_or_actor_that_dies_fails_its_activation_once() -> None:
         bb.post("number", 2)
         assert Controller(bb, sources, executor=executor).run().failed == 0
         assert sorted(map(str, (e.value for e in bb.entries("note")))) == ["{'actor': 2}", "{'task': 2}"]
+
+
+def test_an_unreachable_ray_address_is_a_configuration_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no Ray session in this process, a dead address fails before the batch file is created."""
+    import ray
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+
+    def refuse(address: str | None = None, **options: Any) -> None:
+        raise ConnectionError(f"could not connect to {address}")
+
+    monkeypatch.setattr(ray, "init", refuse)
+    with pytest.raises(ConfigurationError, match="cannot start or reach Ray at 'ray://nowhere:10001'"):
+        run_batch("sudoku", write(tmp_path / "p.txt", [EASY]), db=tmp_path / "b.duckdb", ray="ray://nowhere:10001")
+    assert not (tmp_path / "b.duckdb").exists()
