@@ -30,6 +30,18 @@ from typing import Any
 class BlackboardError(Exception):
     """Base of every error this project raises on purpose."""
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickle without calling __init__ again (subclasses take other arguments
+        # than their message), so an error raised in a worker arrives whole.
+        return _rebuild, (type(self), self.args, self.__dict__)
+
+
+def _rebuild(cls: type[BlackboardError], args: tuple[Any, ...], state: dict[str, Any]) -> BlackboardError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class ValidationError(BlackboardError, ValueError):
     """A field of an entry (or of a request) is invalid; nothing was written."""

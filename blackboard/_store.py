@@ -67,7 +67,9 @@ from ._values import (
 
 log = logging.getLogger("blackboard")
 
-UNSET: Any = type("Unset", (), {"__repr__": lambda self: "UNSET", "__slots__": ()})()
+# "keep the current value"; pickles by name, so it is still UNSET in another process
+UNSET: Any = type("Unset", (), {"__repr__": lambda self: "UNSET", "__slots__": (),
+                                "__reduce__": lambda self: "UNSET"})()
 _UNSET = UNSET
 _new_entry = tuple.__new__
 ACTIVE = Status.ACTIVE.value

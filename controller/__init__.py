@@ -7,13 +7,16 @@ Public surface::
     Controller          run(...) / await arun(...) -> RunResult
     RunResult, SourceStats
     Activation, Agenda  the agenda and its items
+    Executor, ProcessExecutor, RayExecutor, ViewSnapshot
+                        where actions run (``Controller(executor=...)``)
     HighestConfidence, NoisyOr, WeightedVote, UserRule, ConflictStrategy,
     Resolution          conflict resolution strategies
     Instrument, CycleReport, ProgressBar, OpenTelemetryInstrument
                         run observers: progress bars, tracing
     plot_timeline, plot_confidence, plot_provenance (and their *_data)
                         pictures of a run (matplotlib)
-    errors              ControllerError, ConfigurationError, ContributionError
+    errors              ControllerError, ConfigurationError, ContributionError,
+                        ExecutorError
 """
 
 from ._agenda import Activation as Activation
@@ -32,6 +35,10 @@ from ._controller import run_sync as run_sync
 from ._errors import ConfigurationError as ConfigurationError
 from ._errors import ContributionError as ContributionError
 from ._errors import ControllerError as ControllerError
+from ._errors import ExecutorError as ExecutorError
+from ._executor import Executor as Executor
+from ._process import ProcessExecutor as ProcessExecutor
+from ._snapshot import ViewSnapshot as ViewSnapshot
 from ._escalation import Escalation as Escalation
 from ._explain import Explanation as Explanation
 from ._explain import explain as explain
@@ -46,6 +53,7 @@ from ._plots import provenance_data as provenance_data
 from ._plots import timeline_data as timeline_data
 from ._policy import Policy as Policy
 from ._progress import ProgressBar as ProgressBar
+from ._ray import RayExecutor as RayExecutor
 from ._result import RunResult as RunResult
 from ._resume import NothingToResumeError as NothingToResumeError
 from ._resume import resume as resume
@@ -73,14 +81,19 @@ __all__ = [
     "ContributionError",
     "Controller",
     "ControllerError",
+    "Executor",
+    "ExecutorError",
     "HighestConfidence",
     "NothingToResumeError",
     "NoisyOr",
     "Policy",
+    "ProcessExecutor",
+    "RayExecutor",
     "Resolution",
     "RunResult",
     "SourceStats",
     "UserRule",
+    "ViewSnapshot",
     "WeightedVote",
     "explain",
     "resume",

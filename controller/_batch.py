@@ -8,7 +8,10 @@ writes. A batch is identified by its domain and input; running the same
 batch again skips every problem already recorded, so an interrupted batch
 resumes without redoing finished work. One worker runs in this process (no
 process start-up); more run in a process pool (spawned, so no DuckDB state
-is forked).
+is forked). Given a Ray address, the problems become Ray tasks spread over
+the cluster and the results land in the same file, the same way
+(``controller._ray``); a problem whose worker dies is re-run elsewhere, and
+each problem is stored once, by its item number.
 """
 
 from __future__ import annotations
@@ -84,13 +87,26 @@ def solve_one(domain: str, label: str, problem: Any) -> tuple[dict[str, Any], di
     return line, holder.get("tables")
 
 
-def run_batch(domain: str, source: str | os.PathLike[str], *, db: str | os.PathLike[str], workers: int = 1,
+def run_batch(domain: str, source: str | os.PathLike[str], *, db: str | os.PathLike[str], workers: int | None = None,
               on_result: Callable[[dict[str, Any]], None] | None = None,
               progress: Callable[[int, int, dict[str, int]], None] | None = None,
-              batch: str | None = None) -> BatchSummary:
-    """Run every problem of ``source`` (the domain reads it) with ``workers`` processes into ``db``."""
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+              batch: str | None = None, ray: str | None = None) -> BatchSummary:
+    """Run every problem of ``source`` (the domain reads it) with ``workers`` processes into ``db``.
+
+    ``workers`` defaults to 1 (in this process). ``ray``: a Ray address
+    (``"local"`` starts Ray here with ``workers`` CPUs, default all cores;
+    ``"auto"``, ``"ray://head:10001"``, ``"host:port"`` join a cluster; a Ray
+    session already started in this process is used as it is): problems run
+    as Ray tasks, at most ``2 * workers`` (default: the cluster's CPUs) at once.
+    """
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ConfigurationError("workers", f"must be a positive int, not {workers!r}")
+    if ray is not None:
+        if not isinstance(ray, str) or not ray:
+            raise ConfigurationError("ray", f"must be a Ray address ('local', 'auto', 'ray://host:10001'), not {ray!r}")
+        from ._ray import connect
+
+        connect(ray, num_cpus=workers, setting="ray")  # before the file is touched: a wrong address changes nothing
     module = domain_module(domain)
     problems: Sequence[tuple[str, Any]] = module.batch_problems(source)
     name = batch or f"{domain}:{os.path.abspath(os.fspath(source))}"
@@ -101,7 +117,12 @@ def run_batch(domain: str, source: str | os.PathLike[str], *, db: str | os.PathL
         summary.skipped = len(done)
         todo = [(i, label, problem) for i, (label, problem) in enumerate(problems) if i not in done]
 
+        stored: set[int] = set()
+
         def store(item: int, label: str, line: dict[str, Any], tables: dict[str, Any] | None) -> None:
+            if item in stored:  # a problem solved twice (a re-run task) is counted once
+                return
+            stored.add(item)
             status = str(line.get("status") or "failed")
             line["status"] = status
             record = {"batch": name, "item": item, "domain": domain, "problem": label, "status": status,
@@ -119,7 +140,14 @@ def run_batch(domain: str, source: str | os.PathLike[str], *, db: str | os.PathL
             if progress is not None:
                 progress(len(summary.results), len(todo), summary.counts)
 
-        if workers == 1:
+        if ray is not None:
+            from ._ray import solve_on_ray
+
+            for item, label, outcome in solve_on_ray(domain, todo, address=ray, workers=workers):
+                if isinstance(outcome, BaseException):
+                    outcome = module.batch_failure(label, "failed", f"worker died: {outcome}"), None
+                store(item, label, *outcome)
+        elif workers is None or workers == 1:
             for item, label, problem in todo:
                 store(item, label, *solve_one(domain, label, problem))
         else:

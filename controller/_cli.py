@@ -3,7 +3,7 @@
 ::
 
     blackboard solve sudoku|tracking|triage PROBLEM [--db PATH] [--json]
-    blackboard batch sudoku|tracking|triage SOURCE --workers N --db PATH [--json]
+    blackboard batch sudoku|tracking|triage SOURCE --workers N --db PATH [--json] [--ray ADDRESS]
     blackboard resume PATH [--run ID] [--json]
     blackboard show PATH [--run ID] [--agenda | --entry ID] [--json]
     blackboard explain PATH ENTRY [--run ID] [--json]
@@ -18,6 +18,12 @@ Exit status: 0 on success (a puzzle solved, a file shown, a log intact), 1
 when the problem has no solution or could not be finished, or the log is
 broken, 2 on bad input (a malformed puzzle, a file that is not a
 blackboard), with the error on stderr.
+
+``batch --ray ADDRESS`` spreads the problems over a Ray cluster instead of
+local worker processes, into the same file: ``local`` starts Ray here (with
+``--workers`` CPUs, default all cores), ``auto`` joins the cluster started on
+this machine by ``ray start --head``, ``ray://HOST:10001`` connects to a
+remote head. It needs the extra: ``pip install 'duckdb-blackboard[ray]'``.
 """
 
 from __future__ import annotations
@@ -52,9 +58,13 @@ def _parser() -> argparse.ArgumentParser:
     batch = commands.add_parser("batch", help="solve many problems with worker processes into one DuckDB file")
     batch.add_argument("domain", choices=sorted(DOMAINS))
     batch.add_argument("source", help="sudoku: a file of puzzles, one a line; tracking: a directory of scenarios; triage: a JSONL file of cases")
-    batch.add_argument("--workers", type=int, default=1)
+    batch.add_argument("--workers", type=int, default=None,
+                       help="worker processes (default 1); with --ray local, Ray's CPUs (default: all cores)")
     batch.add_argument("--db", required=True, help="the DuckDB file every run goes into")
     batch.add_argument("--json", action="store_true", help="one JSON object a line on stdout, per problem")
+    batch.add_argument("--ray", metavar="ADDRESS", default=None,
+                       help="run the problems as Ray tasks: local (start Ray here), auto, ray://HOST:10001 "
+                            "(needs: pip install 'duckdb-blackboard[ray]')")
 
     show = commands.add_parser("show", help="summarise the runs stored in a blackboard file, or one run")
     show.add_argument("path")
@@ -174,7 +184,7 @@ def _batch(args: argparse.Namespace) -> int:
             print(json.dumps(line, default=str), flush=True)
 
     summary = run_batch(args.domain, args.source, db=args.db, workers=args.workers,
-                        on_result=emit, progress=progress_bar())
+                        on_result=emit, progress=progress_bar(), ray=args.ray)
     print(summary, file=sys.stderr if args.json else sys.stdout)
     return 0 if not summary.counts.get("failed") else 1
 

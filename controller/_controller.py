@@ -65,6 +65,7 @@ from ._conflict import ConflictStrategy, HighestConfidence, Resolution, strategy
 from ._errors import ConfigurationError, ContributionError
 from ._explain import Explanation
 from ._instruments import CycleReport, Instrument, Instruments, check_instruments
+from ._executor import Executor, routing
 from ._result import RunResult, SourceStats
 
 log = logging.getLogger("controller")
@@ -108,6 +109,12 @@ class Controller:
     clock: the clock of circuit-breaker cool-downs (``time.monotonic``).
     instruments: :class:`Instrument` observers called at the start and end
         of every run and after every cycle (progress bars, tracing).
+    executor: where actions run: ``"loop"`` (default: this event loop),
+        ``"process"`` (worker processes), ``"ray"`` (Ray tasks; stateful
+        sources as actors), an :class:`Executor` such as
+        ``ProcessExecutor(workers=4)`` or ``RayExecutor(address)``, or a
+        mapping from source name to one of these (``"*"`` for the rest).
+        The blackboard stays here; the result does not depend on it.
     """
 
     def __init__(
@@ -127,6 +134,7 @@ class Controller:
         seed: int | None = None,
         clock: Callable[[], float] = time.monotonic,
         instruments: Iterable[Instrument] = (),
+        executor: str | Executor | Mapping[str, str | Executor] = "loop",
     ) -> None:
         if not isinstance(blackboard, Blackboard):
             raise ConfigurationError("blackboard", f"expected a Blackboard, got {type(blackboard).__name__}")
@@ -185,6 +193,8 @@ class Controller:
         self._agenda_lengths: list[int] = []
         self._instruments = Instruments(())
         self._wall_offset = 0.0
+        self.executor = executor
+        self._remote = routing(executor, self)  # None: every action runs in this loop
         self.register(*sources)
 
     # ------------------------------------------------------------ sources
@@ -504,10 +514,11 @@ class Controller:
         cycle = self.blackboard.cycle
         offset = self._wall_offset
         spent = 0.0
+        remote = self._remote
         for activation in batch:
             activation.cycle = cycle
             source = activation.source
-            if source.needs_task:
+            if source.needs_task or (remote is not None and source.name in remote):
                 waiting.append(activation)
                 continue
             activation.attempts += 1
@@ -566,6 +577,9 @@ class Controller:
 
     async def _invoke(self, source: KnowledgeSource, activation: Activation) -> Any:
         trigger = activation.triggers[0]
+        executor = self._remote.executor_for(source.name) if self._remote is not None else None
+        if executor is not None:
+            return await executor.call(source, trigger, self._view if source.wants_view else None)
         fn = source._fn
         args = (trigger, self._view) if source.wants_view else (trigger,)
         if inspect.isasyncgenfunction(fn):

@@ -23,3 +23,7 @@ class ContributionError(ControllerError, TypeError):
     def __init__(self, source: str, problem: str) -> None:
         self.source = source
         super().__init__(f"knowledge source {source!r} returned a malformed contribution: {problem}")
+
+
+class ExecutorError(ControllerError, RuntimeError):
+    """An executor could not run an action: its worker died, or the action could not be sent there."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -88,3 +89,17 @@ def live_state(board: Blackboard) -> dict[int, Any]:
 def live() -> Callable[[Blackboard], dict[int, Any]]:
     """A function returning the live entries by id (to compare with replay())."""
     return live_state
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[Any]:
+    """A local Ray with 2 CPUs, started once by the test session and shut down at its end."""
+    ray = pytest.importorskip("ray")
+    # Ray workers import what tasks name by reference: the project, and the
+    # test modules (pytest puts tests/ on this process's path, not theirs).
+    here = Path(__file__).resolve().parent
+    path = os.pathsep.join([str(here.parent), str(here)])
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR",
+             runtime_env={"env_vars": {"PYTHONPATH": path}})
+    yield ray
+    ray.shutdown()
