@@ -207,7 +207,10 @@ def _mod(a: Any, b: Any) -> Any:
     if type(a) is int and type(b) is int:
         r = abs(a) % abs(b)
         return -r if a < 0 else r
-    return _Decimal(a) % _Decimal(b)
+    try:
+        return _Decimal(a) % _Decimal(b)
+    except decimal.InvalidOperation:  # the quotient needs more digits than Decimal keeps
+        raise _NOMATCH from None  # rule-engine raises its ArithmeticError: no match
 
 
 def _symbol(node: Any) -> _Value:

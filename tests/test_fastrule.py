@@ -91,6 +91,13 @@ def test_index_lookup_never_misses_a_match(n: int, divisor: int, remainder: int)
         assert hash(index_key(fast(entry))) == hash(literal)
 
 
+def test_decimal_remainder_beyond_precision_is_no_match() -> None:
+    """A remainder Decimal cannot compute (1e28 % 1) is no match on both paths, not an exception."""
+    rule = compile_rule("t", "value % 1 == 0")
+    entry = entry_with(1e28)
+    assert fast_matcher(rule)(entry) is reference(rule, entry) is False
+
+
 def test_unsupported_shapes_use_rule_engine() -> None:
     """A rule outside the fast subset (functions, attributes, regex) still evaluates as rule-engine does."""
     for expression, value, expected in [
