@@ -209,6 +209,10 @@ def _duckdb_connect(path: str, read_only: bool = False) -> duckdb.DuckDBPyConnec
         ) from None
 
 
+class _NeverInitialised(NotABlackboardError):
+    """An empty DuckDB file, as a process killed while creating a blackboard leaves it."""
+
+
 _HEADER_BYTES = 3 * 4096  # DuckDB's main header and its two database headers
 
 
@@ -248,8 +252,8 @@ def _check_format(con: duckdb.DuckDBPyConnection, path: str, *, upgrade: bool = 
         others = _user_objects(con)
         if others:
             raise NotABlackboardError(path, f"it is a DuckDB database of another program (it holds {others})")
-        if not upgrade:
-            raise NotABlackboardError(path, "it is an empty DuckDB database, not a blackboard")
+        if not upgrade:  # a process that died as it created the file leaves such a one
+            raise _NeverInitialised(path, "it is an empty DuckDB database: a blackboard never initialised")
         _initialise(con)
         return
     try:
@@ -1928,7 +1932,10 @@ def read_runs(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     target = os.fspath(path)
     if not Path(target).is_file():
         raise BlackboardFileError(target, "no such file")
-    con = _connect(target, read_only=True)
+    try:
+        con = _connect(target, read_only=True)
+    except _NeverInitialised:
+        return []  # no run was ever stored in it
     try:
         rel = con.sql(
             "SELECT r.id, r.name, r.state, r.outcome, r.cycles, r.activations, "

@@ -2,7 +2,7 @@
 
 Ray is an optional extra (``pip install 'duckdb-blackboard[ray]'``); nothing
 here imports it before it is asked for, and asking without it installed
-raises a :class:`ConfigurationError` that says how to install it.
+raises a :class:`~blackboard.MissingExtraError` that says how to install it.
 
 Where Ray runs is Ray's own business: if this process already called
 ``ray.init`` (a notebook, a test session, a job submitted to a cluster), that
@@ -27,23 +27,22 @@ from functools import partial
 from types import ModuleType
 from typing import Any
 
-from blackboard import Entry
+from blackboard import Entry, MissingExtraError
 from knowledge_sources import KnowledgeSource, ReadView
 
 from ._errors import ConfigurationError, ExecutorError
 from ._executor import Executor, action_of, is_stateful, perform, unwrap, wait
 from ._snapshot import ViewSnapshot
 
-INSTALL = "pip install 'duckdb-blackboard[ray]'"
 MAX_RETRIES = 3
 
 
 def require_ray(setting: str) -> ModuleType:
-    """The ``ray`` module, or a ConfigurationError naming the extra to install."""
+    """The ``ray`` module, or a :class:`~blackboard.MissingExtraError` naming the extra to install."""
     try:
         import ray
-    except ImportError as exc:
-        raise ConfigurationError(setting, f"Ray is not installed ({exc}); install the extra: {INSTALL}") from None
+    except ImportError:
+        raise MissingExtraError("ray", setting, "ray") from None
     return ray
 
 

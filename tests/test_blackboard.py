@@ -1197,3 +1197,16 @@ def test_read_only_does_not_upgrade_an_older_file(tmp_path: Path) -> None:
     con = duckdb.connect(str(path), read_only=True)
     assert con.execute("SELECT value FROM bb_meta WHERE name = 'version'").fetchone() == ("1",)
     con.close()
+
+
+def test_an_empty_duckdb_file_has_no_runs_and_stays_empty(tmp_path: Path) -> None:
+    """A DuckDB file a killed process created but never initialised: read_runs() says no runs, read_only refuses, nothing is written."""
+    from blackboard import read_runs
+
+    path = tmp_path / "born-dead.duckdb"
+    duckdb.connect(str(path)).close()
+    before = sha256(path)
+    assert read_runs(path) == []
+    with pytest.raises(NotABlackboardError, match="never initialised"):
+        Blackboard(path, read_only=True)
+    assert sha256(path) == before

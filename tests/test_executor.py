@@ -13,7 +13,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from blackboard import Blackboard, Entry, QueryError
+from blackboard import Blackboard, Entry, MissingExtraError, QueryError
 from controller import (
     ConfigurationError,
     Controller,
@@ -365,14 +365,14 @@ def test_without_ray_the_ray_options_name_the_extra(no_ray: None, bb: Blackboard
     from controller import RayExecutor
 
     extra = "pip install 'duckdb-blackboard[ray]'"
-    with pytest.raises(ConfigurationError, match=r"duckdb-blackboard\[ray\]") as caught:
+    with pytest.raises(MissingExtraError, match=r"duckdb-blackboard\[ray\]") as caught:
         Controller(bb, [grow], executor="ray")
     assert extra in str(caught.value)
-    with pytest.raises(ConfigurationError, match=r"duckdb-blackboard\[ray\]"):
+    with pytest.raises(MissingExtraError, match=r"duckdb-blackboard\[ray\]"):
         RayExecutor()
     source = tmp_path / "p.txt"
     source.write_text(TOP95[0] + "\n")
-    with pytest.raises(ConfigurationError, match=r"duckdb-blackboard\[ray\]"):
+    with pytest.raises(MissingExtraError, match=r"duckdb-blackboard\[ray\]"):
         run_batch("sudoku", source, db=tmp_path / "b.duckdb", ray="local")
     assert cli(["batch", "sudoku", str(source), "--db", str(tmp_path / "b.duckdb"), "--ray", "local"]) == 2
     assert extra in capsys.readouterr().err
