@@ -61,8 +61,66 @@ _Resolution = rule_engine.SymbolResolutionError
 #: What evaluating a rule on an entry can raise: all mean "no match" (or no score).
 RULE_ERRORS = (rule_engine.EngineError, TypeError, ValueError, ArithmeticError, LookupError, RecursionError)
 
-# A group with a quantifier inside, itself quantified: catastrophic backtracking.
+# A group with a quantifier inside, itself quantified: catastrophic backtracking
+# (the quick test, for when the pattern cannot be parsed below).
 _NESTED_QUANTIFIER = re.compile(r"\([^()]*[+*}][^()]*\)\s*[+*{]")
+
+
+def _backtracks(pattern: str) -> bool:
+    """Can matching ``pattern`` take exponential time?
+
+    Parsed with Python's own regex parser: a repeated part may not hold a
+    variable repeat (``(a+)+``, ``((a+))+``) nor alternatives that can begin
+    with the same character (``(a|aa)+``, ``(a|a)*``); ``(foo|bar)+`` and
+    ``(ab{2})+`` are fine. Patterns Python cannot parse are left to rule-engine.
+    """
+    try:
+        from re import _parser as sre  # type: ignore[attr-defined]
+    except ImportError:  # pragma: no cover - older or other Pythons
+        return bool(_NESTED_QUANTIFIER.search(pattern))
+    try:
+        parsed = sre.parse(pattern)
+    except (re.error, RecursionError, OverflowError):
+        return False
+    return _risky(parsed, sre, False)
+
+
+def _risky(items: Any, sre: Any, repeated: bool) -> bool:
+    c = sre._constants if hasattr(sre, "_constants") else sre
+    for op, av in items:
+        if op in (c.MAX_REPEAT, c.MIN_REPEAT) or op is getattr(c, "POSSESSIVE_REPEAT", None):
+            low, high, body = av
+            if repeated and low != high:
+                return True
+            if _risky(body, sre, repeated or high > 1):
+                return True
+        elif op is c.BRANCH:
+            branches = av[1]
+            if repeated and not _disjoint_starts(branches, c):
+                return True
+            if any(_risky(branch, sre, repeated) for branch in branches):
+                return True
+        elif op is c.SUBPATTERN:
+            if _risky(av[-1], sre, repeated):
+                return True
+        elif op in (c.ASSERT, c.ASSERT_NOT):
+            if _risky(av[1], sre, repeated):
+                return True
+    return False
+
+
+def _disjoint_starts(branches: Any, c: Any) -> bool:
+    """Do the alternatives begin with literal characters no two share?"""
+    seen: set[int] = set()
+    for branch in branches:
+        items = list(branch)
+        if not items or items[0][0] is not c.LITERAL:
+            return False
+        char = items[0][1]
+        if char in seen:
+            return False
+        seen.add(char)
+    return True
 
 
 def resolve_symbol(thing: Any, name: str) -> Any:
@@ -116,9 +174,10 @@ def compile_rule(
         raise PreconditionError(owner, expression[:80] + "...", f"a rule may nest at most {MAX_NESTING} brackets")
     for literal in re.findall(r"=~~?\s*(?:'([^']*)'|\"([^\"]*)\")", expression):
         pattern = literal[0] or literal[1]
-        if _NESTED_QUANTIFIER.search(pattern):
-            raise PreconditionError(owner, expression, f"the regular expression {pattern!r} nests quantifiers "
-                                    "and could take for ever to match; simplify it", expression.find(pattern))
+        if _backtracks(pattern):
+            raise PreconditionError(owner, expression, f"the regular expression {pattern!r} repeats a part that "
+                                    "can match in several ways (a nested quantifier, or alternatives starting "
+                                    "alike) and could take for ever to match; simplify it", expression.find(pattern))
     # value.foo on a mapping is deprecated in rule-engine (value['foo'] is the way): opt out now
     runtime = rule_engine.Context(resolver=resolve_symbol, mapping_attribute_lookup=False)
     try:
