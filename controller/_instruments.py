@@ -22,6 +22,10 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from blackboard import MissingExtraError
+
+from ._errors import ConfigurationError
+
 if TYPE_CHECKING:
     from ._agenda import Activation
     from ._controller import Controller
@@ -65,23 +69,20 @@ class Instruments:
         return bool(self.active)
 
     def call(self, hook: str, *args: Any) -> None:
-        from blackboard import MissingExtraError
-
-        from ._errors import ConfigurationError
-
-        for instrument in list(self.active):
+        failed = None
+        for instrument in self.active:
             try:
                 getattr(instrument, hook)(*args)
             except (ConfigurationError, MissingExtraError):  # set up wrongly: say so at once
                 raise
             except Exception:
                 log.exception("instrument %r raised in %s; it is switched off for this run", instrument, hook)
-                self.active.remove(instrument)
+                failed = [*(failed or ()), instrument]
+        if failed:
+            self.active = [i for i in self.active if i not in failed]
 
 
 def check_instruments(instruments: Any) -> list[Instrument]:
-    from ._errors import ConfigurationError
-
     if isinstance(instruments, Instrument):
         return [instruments]
     if isinstance(instruments, (str, bytes)):

@@ -57,6 +57,7 @@ class ProgressBar(Instrument):
         self.activations = 0
         self._watched = ""
         self._next_draw = 0.0
+        self._cycles = 0  # cycles not yet shown
 
     def run_started(self, controller: Controller, goal: Any, limits: dict[str, Any]) -> None:
         spaces = list(controller.blackboard.spaces)
@@ -68,6 +69,7 @@ class ProgressBar(Instrument):
         self.bar = tqdm(total=limits.get("max_cycles"), unit="cycle", desc=f"run {controller.blackboard.run_id}",
                         leave=self.leave, file=self.file, mininterval=self.min_interval, dynamic_ncols=True)
         self._next_draw = 0.0
+        self._cycles = 0
 
     def cycle_finished(self, controller: Controller, report: CycleReport) -> None:
         entries = controller.blackboard._entries
@@ -80,11 +82,13 @@ class ProgressBar(Instrument):
                 if entry is not None and entry.space == watched and (best is None or entry.confidence > best):
                     best = entry.confidence
         self.best = best
-        self.bar.update(1)
+        self._cycles += 1
         now = time.monotonic()
-        if now >= self._next_draw:
+        if now >= self._next_draw:  # tqdm is told at most every min_interval: its update costs microseconds
             self._next_draw = now + self.min_interval
             self.bar.set_postfix(self._postfix(report.agenda), refresh=False)
+            self.bar.update(self._cycles)
+            self._cycles = 0
 
     def _postfix(self, agenda: int) -> dict[str, Any]:
         best = "—" if self.best is None else f"{self.best:.3g}"
@@ -95,5 +99,7 @@ class ProgressBar(Instrument):
             return
         self.bar.set_postfix(self._postfix(result.agenda_lengths[-1] if result.agenda_lengths else 0) | {
             "outcome": result.outcome}, refresh=False)
+        self.bar.update(self._cycles)
+        self._cycles = 0
         self.bar.close()
         self.bar = None
