@@ -11,6 +11,8 @@ Public surface::
     errors          BlackboardError and its branches
 """
 
+from ._chain import BrokenLink as BrokenLink
+from ._chain import VerifyReport as VerifyReport
 from ._entry import METADATA_FIELDS as METADATA_FIELDS
 from ._entry import ROOT_CONTEXT as ROOT_CONTEXT
 from ._entry import Context as Context
@@ -44,8 +46,6 @@ from ._store import Blackboard as Blackboard
 from ._store import RunArchive as RunArchive
 from ._store import read_runs as read_runs
 from ._store import verify as verify
-from ._chain import BrokenLink as BrokenLink
-from ._chain import VerifyReport as VerifyReport
 
 __all__ = [
     "METADATA_FIELDS",

@@ -23,9 +23,9 @@ import json
 import logging
 import math
 import os
-from dataclasses import dataclass
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ._chain import VerifyReport, entry_content, link, verify_connection
+from ._display import escape
 from ._entry import ROOT, ROOT_CONTEXT, Context, Entry, Event, Space, Status
 from ._errors import (
     BlackboardError,
@@ -43,17 +45,16 @@ from ._errors import (
     IncompatibleVersionError,
     NotABlackboardError,
     QueryError,
+    ReadOnlyError,
     StaleEntryError,
     UnknownSpaceError,
-    ReadOnlyError,
     ValidationError,
 )
-from ._chain import VerifyReport, entry_content, link, verify_connection
-from ._review import DECISIONS, REQUESTED, Review, reviews_from
-from ._display import escape
-from ._render import SpaceView, blackboard_html, blackboard_text
 from ._models import COLUMNS, FORMAT_NAME, FORMAT_VERSION, create_table_statements
+from ._render import SpaceView, blackboard_html, blackboard_text
+from ._review import DECISIONS, REQUESTED, Review, reviews_from
 from ._values import (
+    MAX_VALUE_BYTES,
     check_activation,
     check_confidence,
     check_key,
@@ -62,7 +63,6 @@ from ._values import (
     check_supports,
     check_text,
     encode_value,
-    MAX_VALUE_BYTES,
 )
 
 log = logging.getLogger("blackboard")
@@ -1273,10 +1273,10 @@ class Blackboard:
     @contextmanager
     def session(self) -> Iterator[Any]:
         """A SQLModel ``Session`` on this file, for typed queries of the models."""
+        from duckdb_engine import ConnectionWrapper
         from sqlalchemy import create_engine
         from sqlalchemy.pool import StaticPool
         from sqlmodel import Session
-        from duckdb_engine import ConnectionWrapper
 
         self.flush()
         if self._engine is None:

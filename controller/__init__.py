@@ -36,10 +36,8 @@ from ._errors import ConfigurationError as ConfigurationError
 from ._errors import ContributionError as ContributionError
 from ._errors import ControllerError as ControllerError
 from ._errors import ExecutorError as ExecutorError
-from ._executor import Executor as Executor
-from ._process import ProcessExecutor as ProcessExecutor
-from ._snapshot import ViewSnapshot as ViewSnapshot
 from ._escalation import Escalation as Escalation
+from ._executor import Executor as Executor
 from ._explain import Explanation as Explanation
 from ._explain import explain as explain
 from ._instruments import CycleReport as CycleReport
@@ -52,12 +50,14 @@ from ._plots import plot_timeline as plot_timeline
 from ._plots import provenance_data as provenance_data
 from ._plots import timeline_data as timeline_data
 from ._policy import Policy as Policy
+from ._process import ProcessExecutor as ProcessExecutor
 from ._progress import ProgressBar as ProgressBar
 from ._ray import RayExecutor as RayExecutor
 from ._result import RunResult as RunResult
+from ._result import SourceStats as SourceStats
 from ._resume import NothingToResumeError as NothingToResumeError
 from ._resume import resume as resume
-from ._result import SourceStats as SourceStats
+from ._snapshot import ViewSnapshot as ViewSnapshot
 
 __all__ = [
     "DURABILITY_MODES",

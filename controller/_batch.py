@@ -32,7 +32,6 @@ from ._domains import domain_module
 from ._errors import ConfigurationError
 
 
-
 @dataclass
 class BatchSummary:
     """What a batch did: counts by status, time, throughput, and each result."""

@@ -23,13 +23,13 @@ and a cancelled cycle applies nothing, so the blackboard stays consistent.
 from __future__ import annotations
 
 import asyncio
-import types
 import inspect
 import logging
 import math
 import random
 import time
 import traceback
+import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -37,7 +37,16 @@ from typing import Any
 
 import anyio
 
-from blackboard import UNSET, Blackboard, Entry, EntryNotFoundError, StaleEntryError, Status, ValidationError, entry_facts
+from blackboard import (
+    UNSET,
+    Blackboard,
+    Entry,
+    EntryNotFoundError,
+    StaleEntryError,
+    Status,
+    ValidationError,
+    entry_facts,
+)
 
 ACTIVE = Status.ACTIVE.value
 from knowledge_sources import (
@@ -45,27 +54,26 @@ from knowledge_sources import (
     DuplicateSourceError,
     FailContext,
     Fork,
-    PromoteContext,
     KnowledgeSource,
     Post,
+    PromoteContext,
     ReadView,
     Retract,
     Revise,
     compile_rule,
 )
-
 from knowledge_sources._fastrule import fast_matcher
 from knowledge_sources._rules import RULE_ERRORS
 
 from ._agenda import DONE, FAILED, OBVIATED, Activation, Agenda
 from ._breaker import CircuitBreaker
-from ._escalation import Escalation
-from ._policy import Policy, contribution_facts
 from ._conflict import ConflictStrategy, HighestConfidence, Resolution, strategy_named
 from ._errors import ConfigurationError, ContributionError
+from ._escalation import Escalation
+from ._executor import Executor, routing
 from ._explain import Explanation
 from ._instruments import CycleReport, Instrument, Instruments, check_instruments
-from ._executor import Executor, routing
+from ._policy import Policy, contribution_facts
 from ._result import RunResult, SourceStats
 
 log = logging.getLogger("controller")

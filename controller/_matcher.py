@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-
 from knowledge_sources import KnowledgeSource
 from knowledge_sources._fastrule import fast_value
 from knowledge_sources._rules import _UNHASHABLE, RULE_ERRORS, discriminator, index_key

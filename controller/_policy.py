@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from knowledge_sources import KnowledgeSource, compile_rule
 from knowledge_sources._rules import RULE_ERRORS
 

@@ -9,7 +9,15 @@ from typing import Any
 import pyarrow as pa
 
 from blackboard import Entry
-from blackboard._display import badge, card, confidence_bar, escape, html_table, short, text_table
+from blackboard._display import (
+    badge,
+    card,
+    confidence_bar,
+    escape,
+    html_table,
+    short,
+    text_table,
+)
 
 METRIC_COLUMNS = ("source", "activations", "failed", "obviated", "retries", "contributions", "denied",
                   "action_seconds", "mean_action_ms", "share_of_action_time")

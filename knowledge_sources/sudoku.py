@@ -44,7 +44,15 @@ from typing import Any
 
 from blackboard import Blackboard, BlackboardError, Entry, Space
 
-from ._contributions import Contribution, alternative, fail_context, fork, post, promote_context, revise
+from ._contributions import (
+    Contribution,
+    alternative,
+    fail_context,
+    fork,
+    post,
+    promote_context,
+    revise,
+)
 from ._source import KnowledgeSource, knowledge_source
 from ._view import ReadView
 

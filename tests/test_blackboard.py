@@ -12,9 +12,19 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import live_state, sha256, state_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import select
+from strategies import (
+    confidences,
+    invalid_confidences,
+    invalid_keys,
+    invalid_values,
+    json_values,
+    keys,
+    space_names,
+)
 
 from blackboard import (
     UNSET,
@@ -36,16 +46,6 @@ from blackboard import (
     UnknownSpaceError,
     ValidationError,
     entry_facts,
-)
-from conftest import live_state, sha256, state_of
-from strategies import (
-    confidences,
-    invalid_confidences,
-    invalid_keys,
-    invalid_values,
-    json_values,
-    keys,
-    space_names,
 )
 
 PROPERTY = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -833,7 +833,7 @@ def test_refused_import_writes_nothing(bb_path: Path, columns: dict[str, Any], f
         board.flush()
         memory = (len(board), board.events(), board.entries(status=None))
         stored = _committed(bb_path, board.run_id)
-        with pytest.raises(Exception):  # noqa: B017,PT011 - the type is checked in the next tests
+        with pytest.raises(Exception):
             board.import_arrow(columns)
         assert (len(board), board.events(), board.entries(status=None)) == memory
         assert _committed(bb_path, board.run_id) == stored

@@ -8,13 +8,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-
-from controller import ConfigurationError
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import claim, claims, reliabilities
 
 from blackboard import Entry
 from controller import (
+    ConfigurationError,
     ConflictStrategy,
     HighestConfidence,
     NoisyOr,
@@ -23,7 +23,6 @@ from controller import (
     WeightedVote,
 )
 from knowledge_sources import PreconditionError
-from strategies import claim, claims, reliabilities
 
 PROPERTY = settings(max_examples=50, deadline=None)
 

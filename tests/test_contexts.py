@@ -8,7 +8,14 @@ import pytest
 
 from blackboard import Blackboard, StaleEntryError, Status, ValidationError
 from controller import Controller
-from knowledge_sources import alternative, fail_context, fork, knowledge_source, post, revise
+from knowledge_sources import (
+    alternative,
+    fail_context,
+    fork,
+    knowledge_source,
+    post,
+    revise,
+)
 
 
 def test_a_child_sees_its_ancestors_and_shadows_what_it_revises() -> None:

@@ -8,9 +8,9 @@ from typing import Any
 
 import anyio
 import pytest
+from conftest import live_state
 
 from blackboard import Blackboard, Entry, Status
-from conftest import live_state
 from controller import (
     ConfigurationError,
     Controller,

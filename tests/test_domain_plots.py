@@ -14,9 +14,8 @@ import pytest
 from matplotlib.colors import to_hex
 from matplotlib.patches import Rectangle
 
-from blackboard import Blackboard, BlackboardError
+from blackboard import Blackboard, BlackboardError, MissingExtraError
 from knowledge_sources import sudoku, tracking
-from blackboard import MissingExtraError
 
 matplotlib.use("Agg")  # no window: figures are drawn to memory and saved
 

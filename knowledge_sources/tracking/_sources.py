@@ -102,7 +102,10 @@ def spaces() -> list[Space]:
 
 def conflict_strategies() -> dict[str, Any]:
     """The conflict strategy of each space: NoisyOr for tracklets, else HighestConfidence."""
-    from controller import HighestConfidence, NoisyOr  # here: controller imports this package
+    from controller import (  # here: controller imports this package
+        HighestConfidence,
+        NoisyOr,
+    )
 
     return {"tracklet": NoisyOr(), "*": HighestConfidence()}
 
