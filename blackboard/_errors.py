@@ -115,9 +115,9 @@ class ClosedBlackboardError(BlackboardError, RuntimeError):
 class ReadOnlyError(BlackboardError, PermissionError):
     """A change was asked of a blackboard opened with ``read_only=True``."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, why: str = "nothing can be changed") -> None:
         self.path = path
-        super().__init__(f"{path} was opened read-only: nothing can be changed (open it without read_only=True)")
+        super().__init__(f"{path} was opened read-only: {why} (open it without read_only=True to change it)")
 
     def __str__(self) -> str:
         return str(self.args[0])

@@ -110,7 +110,7 @@ def entry_text(entry: Entry) -> str:
 
 def space_rows(bb: Blackboard) -> list[tuple[str, dict[str, int], Entry | None]]:
     rows = []
-    for name in bb.spaces:
+    for name in bb.space_names():
         view = bb.space(name)
         rows.append((name, view.counts(), view.best))
     return rows

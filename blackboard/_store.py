@@ -199,6 +199,10 @@ def _duckdb_connect(path: str, read_only: bool = False) -> duckdb.DuckDBPyConnec
             # configuration per file and process, so read through that one
             # (nothing here writes: read-only blackboards refuse every change)
             return _duckdb_connect(path)
+        if not read_only and "different configuration" in str(exc):
+            raise BlackboardFileError(
+                path, "this process has it open read-only (Blackboard(..., read_only=True) or a read-only "
+                      "duckdb connection): close that first to open it for writing") from None
         message = str(exc).splitlines()[0]
         if "lock" in message.lower() or "different configuration" in message.lower():
             raise BlackboardFileError(
@@ -590,9 +594,14 @@ class Blackboard:
         """One space's entries (all versions), best first; displays as a table."""
         self._live()
         declared = self._spaces.get(name)
-        if declared is None:
+        if declared is None and (self._spaces or name not in self._by_space):
             raise UnknownSpaceError(name, frozenset(self._spaces))
-        return SpaceView(name, declared.description, [self._entries[i] for i in self._by_space.get(name, ())])
+        description = declared.description if declared is not None else ""
+        return SpaceView(name, description, [self._entries[i] for i in self._by_space.get(name, ())])
+
+    def space_names(self) -> list[str]:
+        """The declared spaces in order, or (none declared) the spaces used, in order of first use."""
+        return list(self._spaces) if self._spaces else list(self._by_space)
 
     def __str__(self) -> str:
         if self._con is None:
@@ -1225,6 +1234,8 @@ class Blackboard:
         self.flush()
         if not isinstance(query, str):
             raise QueryError(repr(query), "a query must be a string")
+        if self._read_only:
+            self._check_select(query)
         try:
             relation = self._live().sql(query, params=params)
         except duckdb.Error as exc:
@@ -1246,6 +1257,14 @@ class Blackboard:
                   for name in ("bb_entry", "bb_event", "bb_activation", "bb_context")}
         tables["bb_run"] = con.sql(f"SELECT * FROM bb_run WHERE id = {self.run_id}").to_arrow_table()
         return tables
+
+    def _check_select(self, query: str) -> None:
+        """A read-only blackboard runs one SELECT at a time (DuckDB's own parse says which)."""
+        tree = json.loads(self.parse_sql(query))
+        if tree.get("error") or len(tree.get("statements", ())) != 1:
+            raise ReadOnlyError(self.path, f"only one SELECT statement at a time may be run on it: {query[:80]!r}")
+        if "nextval" in json.dumps(tree).lower():  # the one SELECT that changes the file: a sequence
+            raise ReadOnlyError(self.path, "nextval() advances a sequence")
 
     def parse_sql(self, query: str) -> str:
         """DuckDB's parse of ``query`` as JSON (``json_serialize_sql``); SELECTs only."""
@@ -1278,6 +1297,8 @@ class Blackboard:
         from sqlalchemy.pool import StaticPool
         from sqlmodel import Session
 
+        if self._read_only:  # a Session can write through the ORM
+            self._refuse_write()
         self.flush()
         if self._engine is None:
             con = self._live()
@@ -1752,7 +1773,7 @@ def _import_table(table: Any, spaces: Mapping[str, Space]) -> pa.Table:
 # JSON text that DuckDB's lenient parser accepts but Python's json (and
 # post()) do not: only values that may hold such text are parsed in Python,
 # so a clean bulk import stays one vectorised pass.
-_SUSPECT_JSON = r"(?i)nan|inf|,\s*[\]}]|[eE][+-]?\d{3}"
+_SUSPECT_JSON = r"(?i)nan|inf|,\s*[\]}]|[eE][+-]?\d{3}|\d{300}"
 _SUSPECT_NESTING = 64
 
 

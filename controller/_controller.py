@@ -293,6 +293,11 @@ class Controller:
                                       or limit != limit or limit < 0 or (isinstance(limit, int) and limit > 2**62)):
                 raise ConfigurationError(name, f"must be a non-negative number, not {limit!r}")
         goal_check = _goal(goal)
+        if isinstance(self.executor, Mapping):  # a misspelt source name would silently run in the loop
+            unknown = sorted(set(self.executor) - {"*"} - set(self._sources))
+            if unknown:
+                raise ConfigurationError("executor", f"names sources that are not registered: {', '.join(unknown)} "
+                                                     f"(registered: {', '.join(sorted(self._sources)) or 'none'})")
         instruments = Instruments(self.instruments + _progress(progress))
         bb = self.blackboard
         bb._live()
@@ -960,9 +965,14 @@ class Controller:
 def _redefines(new: KnowledgeSource, old: KnowledgeSource) -> bool:
     """Is ``new`` the same definition as ``old``, run again (a notebook cell)?
 
-    Lambdas have no name to tell two apart, so they never redefine.
+    Lambdas and functions or classes made inside a function (a factory) have
+    no name that tells two apart, so they never redefine; nor does a second
+    instance of the very same class (two sources, not a redefinition).
     """
-    return new.definition == old.definition and "<lambda>" not in new.definition[1]
+    qualname = new.definition[1]
+    if new.definition != old.definition or "<lambda>" in qualname or "<locals>" in qualname:
+        return False
+    return type(new) is not type(old) or new.definition[1] != type(new).__qualname__
 
 
 def _progress(progress: bool | Instrument) -> list[Instrument]:

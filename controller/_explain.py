@@ -109,6 +109,10 @@ class Explanation:
 
 def explain(bb: Blackboard, entry: int | Entry) -> Explanation:
     """Explain an entry of ``bb``: its source, triggers, provenance and conflicts."""
+    if not isinstance(bb, Blackboard):
+        from ._errors import ConfigurationError
+
+        raise ConfigurationError("blackboard", f"expected a Blackboard, got {type(bb).__name__}")
     current = bb.get(entry)
     events = bb.events()
     mine = [e for e in events if e.entry == current.id]

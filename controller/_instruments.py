@@ -56,6 +56,9 @@ class Instrument:
     def run_finished(self, controller: Controller, result: RunResult) -> None:
         """The run ended (any outcome, cancelled included)."""
 
+    def run_abandoned(self, controller: Controller, error: BaseException) -> None:
+        """The run did not start after this instrument's run_started (another refused): tidy up."""
+
 
 class Instruments:
     """Calls a list of instruments, switching off one that raises."""
@@ -70,10 +73,15 @@ class Instruments:
 
     def call(self, hook: str, *args: Any) -> None:
         failed = None
-        for instrument in self.active:
+        for done, instrument in enumerate(self.active):
             try:
                 getattr(instrument, hook)(*args)
-            except (ConfigurationError, MissingExtraError):  # set up wrongly: say so at once
+            except (ConfigurationError, MissingExtraError) as exc:  # set up wrongly: say so at once
+                for started in self.active[:done]:  # those that started must not be left open
+                    try:
+                        started.run_abandoned(args[0], exc)
+                    except Exception:
+                        log.exception("instrument %r raised in run_abandoned", started)
                 raise
             except Exception:
                 log.exception("instrument %r raised in %s; it is switched off for this run", instrument, hook)

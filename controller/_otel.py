@@ -83,6 +83,12 @@ class OpenTelemetryInstrument(Instrument):
             span.end(end_time=_ns(started + (activation.seconds or 0.0)))
         cycle.end(end_time=_ns(report.started + report.seconds))
 
+    def run_abandoned(self, controller: Controller, error: BaseException) -> None:
+        span, self._run = self._run, None
+        if span is not None:
+            span.set_status(self._trace.Status(self._trace.StatusCode.ERROR, f"not started: {error}"))
+            span.end(end_time=_ns(time.time()))
+
     def run_finished(self, controller: Controller, result: RunResult) -> None:
         span, self._run = self._run, None
         if span is None:

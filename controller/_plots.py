@@ -41,10 +41,11 @@ def _board(bb: Any) -> Blackboard:
 # ------------------------------------------------------------------ timeline
 def timeline_data(bb: Blackboard) -> list[dict[str, Any]]:
     """Every activation of the run that ran: source, state, cycle, start (s from the first), seconds."""
-    rows = _board(bb).sql(
-        "SELECT id, source, state, cycle, started, seconds, attempts, error FROM activations "
-        "WHERE cycle IS NOT NULL ORDER BY id"
+    rows = _board(bb).sql(  # SELECT *: a format-1 file read as it is has no started column
+        "SELECT * FROM activations WHERE cycle IS NOT NULL ORDER BY id"
     ).to_pylist()
+    for r in rows:
+        r.setdefault("started", None)
     starts = [r["started"] for r in rows if r["started"] is not None]
     origin = min(starts) if starts else 0.0
     for r in rows:
@@ -109,7 +110,9 @@ def confidence_data(bb: Blackboard, space: str | None = None, *, top: int = 5) -
     declared space (the highest level of abstraction).
     """
     bb = _board(bb)
-    spaces = list(bb.spaces)
+    if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+        raise ConfigurationError("top", f"must be a positive int, not {top!r}")
+    spaces = bb.space_names()
     if space is None:
         if not spaces:
             return []
@@ -190,6 +193,8 @@ def provenance_data(bb: Blackboard, entry: int | Entry, *, depth: int = 4) -> di
     from ._explain import explain
 
     bb = _board(bb)
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
+        raise ConfigurationError("depth", f"must be a non-negative int, not {depth!r}")
     target = bb.get(entry)
     level = {target.id: 0}
     edges: list[tuple[int, int, str]] = []

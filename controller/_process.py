@@ -51,6 +51,8 @@ class ProcessExecutor(Executor):
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
             raise ConfigurationError("executor", f"ProcessExecutor workers must be a positive int or None, not {workers!r}")
         self.workers = workers or os.cpu_count() or 1
+        if not isinstance(stateful, bool):
+            raise ConfigurationError("executor", f"ProcessExecutor stateful must be True or False, not {stateful!r}")
         self.stateful = stateful
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
         self._hosts: dict[int, tuple[KnowledgeSource, concurrent.futures.ProcessPoolExecutor]] = {}

@@ -48,6 +48,9 @@ class ProgressBar(Instrument):
                  file: Any = None) -> None:
         if space is not None and not isinstance(space, str):
             raise ConfigurationError("space", f"must be a space name or None, not {space!r}")
+        if (isinstance(min_interval, bool) or not isinstance(min_interval, (int, float))
+                or not 0 <= min_interval < float("inf")):
+            raise ConfigurationError("min_interval", f"must be a finite number of seconds >= 0, not {min_interval!r}")
         self.space = space
         self.min_interval = float(min_interval)
         self.leave = leave
@@ -60,7 +63,7 @@ class ProgressBar(Instrument):
         self._cycles = 0  # cycles not yet shown
 
     def run_started(self, controller: Controller, goal: Any, limits: dict[str, Any]) -> None:
-        spaces = list(controller.blackboard.spaces)
+        spaces = controller.blackboard.space_names()
         if self.space is not None and self.space not in spaces:
             raise ConfigurationError("space", f"{self.space!r} is not a declared space (declared: {', '.join(spaces)})")
         self._watched = self.space or (spaces[-1] if spaces else "")
@@ -93,6 +96,11 @@ class ProgressBar(Instrument):
     def _postfix(self, agenda: int) -> dict[str, Any]:
         best = "—" if self.best is None else f"{self.best:.3g}"
         return {"activations": self.activations, "agenda": agenda, f"best {self._watched}": best}
+
+    def run_abandoned(self, controller: Controller, error: BaseException) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
     def run_finished(self, controller: Controller, result: RunResult) -> None:
         if self.bar is None:

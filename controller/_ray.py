@@ -87,6 +87,8 @@ class RayExecutor(Executor):
         if isinstance(num_cpus, bool) or not isinstance(num_cpus, (int, float)) or not num_cpus >= 0:
             raise ConfigurationError("executor", f"RayExecutor num_cpus must be a non-negative number, not {num_cpus!r}")
         self.address = address
+        if not isinstance(stateful, bool):
+            raise ConfigurationError("executor", f"RayExecutor stateful must be True or False, not {stateful!r}")
         self.stateful = stateful
         self.num_cpus = float(num_cpus)
         self._actors: dict[int, tuple[KnowledgeSource, Any]] = {}

@@ -66,6 +66,40 @@ RULE_ERRORS = (rule_engine.EngineError, TypeError, ValueError, ArithmeticError, 
 _NESTED_QUANTIFIER = re.compile(r"\([^()]*[+*}][^()]*\)\s*[+*{]")
 
 
+def _check_patterns(owner: str, expression: str, rule: rule_engine.Rule) -> None:
+    """Refuse a regex comparison whose pattern, as rule-engine parsed it, could backtrack for ever.
+
+    The pattern is read off the parsed rule (escapes resolved, constant
+    concatenations folded), not the rule's text.
+    """
+    import rule_engine.ast as rast
+
+    stack: list[Any] = [rule.statement]
+    seen = 0
+    while stack and seen < 100_000:
+        node = stack.pop()
+        seen += 1
+        if isinstance(node, rast.FuzzyComparisonExpression) and isinstance(node.right, rast.StringExpression):
+            pattern = node.right.value
+            if isinstance(pattern, str) and _backtracks(pattern):
+                raise PreconditionError(owner, expression, f"the regular expression {pattern!r} repeats a part "
+                                        "that can match in several ways (a nested quantifier, or alternatives "
+                                        "starting alike) and could take for ever to match; simplify it",
+                                        max(0, expression.find(pattern)))
+        for value in _attributes(node):
+            if isinstance(value, rast.ASTNodeBase):
+                stack.append(value)
+            elif isinstance(value, (list, tuple)):
+                stack.extend(v for v in value if isinstance(v, rast.ASTNodeBase))
+
+
+def _attributes(node: Any) -> list[Any]:
+    """Every attribute value of an AST node, in slots and in its dict."""
+    names = {n for cls in type(node).__mro__ for n in getattr(cls, "__slots__", ())}
+    values = [getattr(node, n, None) for n in names]
+    return values + list(getattr(node, "__dict__", {}).values())
+
+
 def _backtracks(pattern: str) -> bool:
     """Can matching ``pattern`` take exponential time?
 
@@ -172,12 +206,6 @@ def compile_rule(
         raise PreconditionError(owner, expression[:80] + "...", f"a rule of {len(expression)} characters is longer than {MAX_RULE_LENGTH}")
     if expression.count("(") > MAX_NESTING or expression.count("[") > MAX_NESTING:
         raise PreconditionError(owner, expression[:80] + "...", f"a rule may nest at most {MAX_NESTING} brackets")
-    for literal in re.findall(r"=~~?\s*(?:'([^']*)'|\"([^\"]*)\")", expression):
-        pattern = literal[0] or literal[1]
-        if _backtracks(pattern):
-            raise PreconditionError(owner, expression, f"the regular expression {pattern!r} repeats a part that "
-                                    "can match in several ways (a nested quantifier, or alternatives starting "
-                                    "alike) and could take for ever to match; simplify it", expression.find(pattern))
     # value.foo on a mapping is deprecated in rule-engine (value['foo'] is the way): opt out now
     runtime = rule_engine.Context(resolver=resolve_symbol, mapping_attribute_lookup=False)
     try:
@@ -185,7 +213,9 @@ def compile_rule(
             typed = rule_engine.Context(type_resolver=rule_engine.type_resolver_from_dict(dict(symbols)),
                                         mapping_attribute_lookup=False)
             rule_engine.Rule(expression, context=typed)
-        return rule_engine.Rule(expression, context=runtime)
+        rule = rule_engine.Rule(expression, context=runtime)
+        _check_patterns(owner, expression, rule)
+        return rule
     except rule_engine.SymbolResolutionError as exc:
         hint = f" (did you mean {exc.suggestion!r}?)" if exc.suggestion else ""
         known = ", ".join(sorted(symbols or ()))
