@@ -34,6 +34,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import _lookup as lookup
 from ._chain import VerifyReport, entry_content, link, verify_connection
 from ._display import escape
 from ._entry import ROOT, ROOT_CONTEXT, Context, Entry, Event, Space, Status
@@ -50,6 +51,7 @@ from ._errors import (
     UnknownSpaceError,
     ValidationError,
 )
+from ._lookup import check_find, newest, with_status
 from ._models import COLUMNS, FORMAT_NAME, FORMAT_VERSION, create_table_statements
 from ._render import SpaceView, blackboard_html, blackboard_text
 from ._review import DECISIONS, REQUESTED, Review, reviews_from
@@ -767,7 +769,7 @@ class Blackboard:
                 _, target, value, confidence, supports = op
                 old = self.get(target)
                 if old.status != ACTIVE and old.id in self._revised_by:
-                    raise StaleEntryError(old.id, self._latest(old.id))
+                    raise StaleEntryError(old.id, newest(self._revised_by, old.id))
                 shadow = default_context != old.context
                 if shadow:
                     # revising an ancestor's entry from a child context: a new
@@ -1035,27 +1037,9 @@ class Blackboard:
         ``status`` filters (default: active only); ``None`` returns every version.
         """
         self._live()
-        if type(space) is not str or (key is not None and type(key) is not str) or type(context) is not int:
-            raise ValidationError("find", f"space and key must be strings and context an int, not {space!r}, {key!r}, {context!r}")
-        entries = self._entries
-        if key is not None:
-            if context == ROOT_CONTEXT:
-                ids: Iterable[int] = self._slots.get((context, space, key), ())
-            else:  # the nearest context of the chain that holds the slot shadows the others
-                ids = ()
-                slots = self._slots
-                for ctx in self._chain(context):
-                    found_ids = slots.get((ctx, space, key))
-                    if found_ids:
-                        ids = found_ids
-                        break
-            found = [entries[i] for i in ids]
-        elif context == ROOT_CONTEXT:
-            found = [e for e in (entries[i] for i in self._by_space.get(space, ())) if e.context == context]
-        else:
-            found = self._visible(space, context)
-        if status is not None:
-            found = [e for e in found if e.status == status]
+        check_find(space, key, context)
+        found = with_status(lookup.find(self._entries, self._by_space, self._slots, self._chains, space, key, context),
+                            status)
         if self._imported and (self._imported_spaces is None or space in self._imported_spaces):
             where = f"space = ? AND context = ? AND ({self._imported_clause()})"
             params: list[Any] = [space, context]
@@ -1159,35 +1143,12 @@ class Blackboard:
         self._children.setdefault(ctx.parent, []).append(ctx.id)
         self._chains[ctx.id] = (ctx.id, *self._chains[ctx.parent])
 
-    def _chain(self, context: int) -> tuple[int, ...]:
-        chain = self._chains.get(context)
-        if chain is None:
-            raise ValidationError("context", f"no context {context!r} in this run", context)
-        return chain
-
-    def _visible(self, space: str, context: int) -> list[Entry]:
-        """Entries of ``space`` visible in ``context``, the nearest version of each slot."""
-        chain = self._chain(context)
-        depth = {ctx: i for i, ctx in enumerate(chain)}
-        nearest: dict[str, int] = {}
-        candidates = []
-        for e in (self._entries[i] for i in self._by_space.get(space, ())):
-            d = depth.get(e.context)
-            if d is None:
-                continue
-            candidates.append((d, e))
-            if e.key is not None and d < nearest.get(e.key, len(chain)):
-                nearest[e.key] = d
-        return [e for d, e in candidates if e.key is None or nearest[e.key] == d]
-
     def entries(self, space: str | None = None, *, status: str | None = Status.ACTIVE) -> list[Entry]:
         """Every entry of this run held in memory (imported ones via :meth:`query`)."""
         self._live()
         if space is not None:
-            found: Iterable[Entry] = (self._entries[i] for i in self._by_space.get(space, ()))
-        else:
-            found = self._entries.values()
-        return [e for e in found if status is None or e.status == status]
+            return with_status((self._entries[i] for i in self._by_space.get(space, ())), status)
+        return with_status(self._entries.values(), status)
 
     def events(self, kind: str | None = None, *, entry: int | None = None) -> list[Event]:
         """The event log of this run, oldest first, optionally filtered."""
@@ -1206,18 +1167,12 @@ class Blackboard:
         """Every version of every entry claiming ``key`` in ``space``."""
         return [self._entries[i] for i in self._slots.get((context, space, key), ())]
 
-    def _latest(self, entry_id: int) -> int:
-        revised_by = self._revised_by
-        while entry_id in revised_by:
-            entry_id = revised_by[entry_id]
-        return entry_id
-
     def latest(self, entry: int | Entry) -> Entry:
         """The newest version of an entry (following revisions)."""
         eid = entry.id if isinstance(entry, Entry) else entry
         if type(eid) is not int:
             raise EntryNotFoundError(eid)
-        return self.get(self._latest(eid))  # type: ignore[arg-type]
+        return self.get(newest(self._revised_by, eid))  # type: ignore[arg-type]
 
     def revised_by(self, entry_id: int) -> int | None:
         """The id of the entry that revised ``entry_id``, if any."""

@@ -16,14 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from blackboard import (
-    ROOT_CONTEXT,
-    Entry,
-    EntryNotFoundError,
-    QueryError,
-    Status,
-    ValidationError,
-)
+from blackboard import ROOT_CONTEXT, Entry, EntryNotFoundError, QueryError, Status
+from blackboard import _lookup as lookup
+from blackboard._lookup import check_find, newest, with_status
 from knowledge_sources import ReadView
 
 from ._errors import ExecutorError
@@ -84,36 +79,19 @@ class ViewSnapshot(ReadView):
         eid = entry.id if isinstance(entry, Entry) else entry
         if type(eid) is not int:
             raise EntryNotFoundError(eid)
-        while eid in self._revised_by:
-            eid = self._revised_by[eid]
-        return self.get(eid)
+        return self.get(newest(self._revised_by, eid))
 
     def find(self, space: str, key: str | None = None, *, status: str | None = Status.ACTIVE,
              context: int = ROOT_CONTEXT) -> list[Entry]:
         """As :meth:`Blackboard.find`: entries of ``space`` (with ``key``) visible in ``context``."""
-        if type(space) is not str or (key is not None and type(key) is not str) or type(context) is not int:
-            raise ValidationError("find", f"space and key must be strings and context an int, not {space!r}, {key!r}, {context!r}")
+        check_find(space, key, context)
         by_space, slots = self._index()
-        entries = self._entries
-        if key is not None:
-            ids: list[int] = []
-            for ctx in self._chain(context) if context != ROOT_CONTEXT else (ROOT_CONTEXT,):
-                ids = slots.get((ctx, space, key), [])
-                if ids:
-                    break
-            found = [entries[i] for i in ids]
-        elif context == ROOT_CONTEXT:
-            found = [e for e in (entries[i] for i in by_space.get(space, ())) if e.context == context]
-        else:
-            found = self._visible(space, context)
-        return found if status is None else [e for e in found if e.status == status]
+        return with_status(lookup.find(self._entries, by_space, slots, self._chains, space, key, context), status)
 
     def entries(self, space: str | None = None, *, status: str | None = Status.ACTIVE) -> list[Entry]:
         if space is not None:
-            found: Iterable[Entry] = (self._entries[i] for i in self._index()[0].get(space, ()))
-        else:
-            found = self._entries.values()
-        return [e for e in found if status is None or e.status == status]
+            return with_status((self._entries[i] for i in self._index()[0].get(space, ())), status)
+        return with_status(self._entries.values(), status)
 
     def sql(self, query: str, params: Any = None) -> Any:
         """Refused: SQL needs the controller's database (run this source in the loop)."""
@@ -130,25 +108,6 @@ class ViewSnapshot(ReadView):
                 if e.key is not None:
                     self._slots.setdefault((e.context, e.space, e.key), []).append(e.id)
         return self._by_space, self._slots
-
-    def _chain(self, context: int) -> tuple[int, ...]:
-        chain = self._chains.get(context)
-        if chain is None:
-            raise ValidationError("context", f"no context {context!r} in this run", context)
-        return chain
-
-    def _visible(self, space: str, context: int) -> list[Entry]:
-        depth = {ctx: i for i, ctx in enumerate(self._chain(context))}
-        nearest: dict[str, int] = {}
-        candidates = []
-        for e in (self._entries[i] for i in self._index()[0].get(space, ())):
-            d = depth.get(e.context)
-            if d is None:
-                continue
-            candidates.append((d, e))
-            if e.key is not None and d < nearest.get(e.key, len(depth)):
-                nearest[e.key] = d
-        return [e for d, e in candidates if e.key is None or nearest[e.key] == d]
 
     def __repr__(self) -> str:
         return f"<ViewSnapshot run={self._run_id} cycle={self._cycle} entries={len(self._entries)}>"
