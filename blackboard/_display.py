@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 STATUS_COLOURS = {
@@ -99,23 +99,37 @@ def html_table(columns: Sequence[str], rows: Sequence[Sequence[str]], *, caption
     return f'<table style="{_TABLE}">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{foot}'
 
 
-def text_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str = "", note: str = "") -> str:
-    """The same table for a terminal: aligned columns, numbers to the right."""
-    cells = [[str(c) for c in columns]] + [[_plain(v) for v in row] for row in rows]
+def text_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str = "", note: str = "",
+               formats: Sequence[Callable[[Any], str] | None] | None = None, indent: str = "",
+               rule: bool = True) -> str:
+    """The same table for a terminal: aligned columns, numbers to the right.
+
+    ``formats`` gives a column's formatter (default: floats to 4 digits);
+    None shows as ``-``; ``rule`` draws a line under the headings.
+    """
+    shown = formats or [None] * len(columns)
+    cells = [[str(c) for c in columns]] + [[_shown(v, f) for v, f in zip(row, shown)] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
-    numeric = [all(_is_number(row[i]) for row in rows) and rows != [] for i in range(len(columns))]
+    numeric = [bool(rows) and all(_is_number(row[i]) or row[i] is None for row in rows) for i in range(len(columns))]
 
     def line(row: Sequence[str]) -> str:
-        return "  ".join(v.rjust(w) if num else v.ljust(w)
-                         for v, w, num in zip(row, widths, numeric)).rstrip()
+        return (indent + "  ".join(v.rjust(w) if num else v.ljust(w)
+                                   for v, w, num in zip(row, widths, numeric))).rstrip()
 
     out = [title] if title else []
     out.append(line(cells[0]))
-    out.append("  ".join("-" * w for w in widths))
+    if rule:
+        out.append(indent + "  ".join("-" * w for w in widths))
     out.extend(line(r) for r in cells[1:])
     if note:
         out.append(note)
     return "\n".join(out)
+
+
+def _shown(value: Any, fmt: Callable[[Any], str] | None) -> str:
+    if value is None:
+        return "-"
+    return fmt(value) if fmt is not None else _plain(value)
 
 
 def card(title: str, pairs: Sequence[tuple[str, str]]) -> str:

@@ -39,6 +39,7 @@ from blackboard import (
     EntryNotFoundError,
     ValidationError,
 )
+from blackboard import _display as display
 from blackboard._store import _connect
 
 from ._explain import Explanation, explain
@@ -289,28 +290,10 @@ Column = tuple[str, str] | tuple[str, str, Callable[[Any], str]]
 def text_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column], indent: str = "  ") -> str:
     """Rows as an aligned text table. Each column is ``(key, heading)`` or
     ``(key, heading, format)``; numbers go right, text left; None shows as ``-``."""
-    def show(value: Any, fmt: Callable[[Any], str] | None) -> str:
-        if value is None:
-            return "-"
-        return fmt(value) if fmt is not None else _cell(value)
-
-    formats = [c[2] if len(c) == 3 else None for c in columns]  # type: ignore[misc]
-    cells = [[show(r.get(c[0]), f) for c, f in zip(columns, formats)] for r in rows]
-    right = [bool(rows) and all(isinstance(r.get(c[0]), (int, float)) or r.get(c[0]) is None for r in rows)
-             for c in columns]
-    widths = [max([len(c[1])] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
-
-    def line(values: Sequence[str]) -> str:
-        parts = [v.rjust(w) if r else v.ljust(w) for v, w, r in zip(values, widths, right)]
-        return (indent + "  ".join(parts)).rstrip()
-
-    return "\n".join([line([c[1] for c in columns])] + [line(row) for row in cells])
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+    return display.text_table(
+        [c[1] for c in columns], [[r.get(c[0]) for c in columns] for r in rows],
+        formats=[c[2] if len(c) == 3 else None for c in columns], indent=indent, rule=False,  # type: ignore[misc]
+    )
 
 
 def seconds(value: float) -> str:
