@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -36,9 +36,7 @@ class SourceStats:
     seconds: float = 0.0  # inside this source's actions
 
     def to_dict(self) -> dict[str, Any]:
-        return {"activations": self.activations, "failed": self.failed, "obviated": self.obviated,
-                "retries": self.retries, "contributions": self.contributions, "denied": self.denied,
-                "seconds": round(self.seconds, 6)}
+        return asdict(self) | {"seconds": round(self.seconds, 6)}
 
 
 @dataclass(frozen=True)
