@@ -17,19 +17,11 @@ from typing import Any
 
 from blackboard import Blackboard, Entry, Status
 from blackboard._display import short
-from knowledge_sources._plotting import pyplot
+from knowledge_sources._plotting import axes
 
 from ._errors import ConfigurationError
 
 STATE_COLOURS = {"done": "#43a047", "failed": "#e53935", "obviated": "#bdbdbd", "pending": "#1e88e5"}
-
-
-def _axes(ax: Any, size: tuple[float, float], feature: str) -> Any:
-    plt = pyplot(feature)  # checked even with an ax: the patches and arrows need matplotlib too
-    if ax is not None:
-        return ax
-    _, ax = plt.subplots(figsize=size, layout="constrained")  # long source names stay in the picture
-    return ax
 
 
 def _board(bb: Any) -> Blackboard:
@@ -65,7 +57,7 @@ def plot_timeline(bb: Blackboard, *, ax: Any = None, by: str = "time") -> Any:
     if by not in ("time", "cycle"):
         raise ConfigurationError("by", f"must be 'time' or 'cycle', not {by!r}")
     rows = timeline_data(bb)
-    ax = _axes(ax, (9, 0.5 + 0.45 * max(1, len({r['source'] for r in rows}))), "plot_timeline")
+    ax = axes(ax, "plot_timeline", (9, 0.5 + 0.45 * max(1, len({r['source'] for r in rows}))))
     sources = sorted({r["source"] for r in rows})
     lane = {name: i for i, name in enumerate(sources)}
     if by == "time" and any(r["start"] is None for r in rows):
@@ -152,7 +144,7 @@ def plot_confidence(bb: Blackboard, space: str | None = None, *, top: int = 5, a
     one was superseded or retracted, a dot where it still stands.
     """
     data = confidence_data(bb, space, top=top)
-    ax = _axes(ax, (8, 4), "plot_confidence")
+    ax = axes(ax, "plot_confidence", (8, 4))
     last_cycle = max(bb.cycle, 1)
     for h in data:
         xs = [c for c, _ in h["points"]]
@@ -231,7 +223,7 @@ def plot_provenance(bb: Blackboard, entry: int | Entry, *, depth: int = 4, ax: A
     for eid in sorted(level, key=lambda e: (level[e], e)):
         columns.setdefault(level[eid], []).append(eid)
     tallest = max(len(c) for c in columns.values())
-    ax = _axes(ax, (3.0 + 2.6 * len(columns), 1.0 + 0.9 * tallest), "plot_provenance")
+    ax = axes(ax, "plot_provenance", (3.0 + 2.6 * len(columns), 1.0 + 0.9 * tallest))
     beaten = [src for src, _, kind in data["edges"] if kind == "beat"]
     place: dict[int, tuple[float, float]] = {}
     for lvl, ids in columns.items():
