@@ -68,7 +68,7 @@ from knowledge_sources._rules import RULE_ERRORS
 from ._agenda import DONE, FAILED, OBVIATED, Activation, Agenda
 from ._breaker import CircuitBreaker
 from ._conflict import ConflictStrategy, HighestConfidence, Resolution, strategy_named
-from ._errors import ConfigurationError, ContributionError
+from ._errors import ConfigurationError, ContributionError, blackboard_of
 from ._escalation import Escalation
 from ._executor import Executor, routing
 from ._explain import Explanation
@@ -144,8 +144,7 @@ class Controller:
         instruments: Iterable[Instrument] = (),
         executor: str | Executor | Mapping[str, str | Executor] = "loop",
     ) -> None:
-        if not isinstance(blackboard, Blackboard):
-            raise ConfigurationError("blackboard", f"expected a Blackboard, got {type(blackboard).__name__}")
+        blackboard_of(blackboard)
         if blackboard.read_only:
             raise ConfigurationError("blackboard", f"{blackboard.path} was opened read-only; a controller must write to it")
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
@@ -1012,7 +1011,7 @@ def run_sync(call: Callable[[], Any]) -> Any:
 class _GoalRule:
     """A goal written as a rule: met when an active entry satisfies it."""
 
-    __slots__ = ("rule", "matches")
+    __slots__ = ("matches", "rule")
 
     def __init__(self, expression: str) -> None:
         self.rule = compile_rule("goal", expression)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from blackboard import BlackboardError
+from typing import Any
+
+from blackboard import Blackboard, BlackboardError
 
 
 class ControllerError(BlackboardError):
@@ -27,3 +29,10 @@ class ContributionError(ControllerError, TypeError):
 
 class ExecutorError(ControllerError, RuntimeError):
     """An executor could not run an action: its worker died, or the action could not be sent there."""
+
+
+def blackboard_of(value: Any) -> Blackboard:
+    """``value`` if it is a :class:`~blackboard.Blackboard`, else a ConfigurationError naming its type."""
+    if not isinstance(value, Blackboard):
+        raise ConfigurationError("blackboard", f"expected a Blackboard, got {type(value).__name__}")
+    return value

@@ -14,6 +14,8 @@ from typing import Any
 from blackboard import Blackboard, Entry
 from blackboard._display import card, escape, html_table, short
 
+from ._errors import blackboard_of
+
 
 @dataclass(frozen=True)
 class Explanation:
@@ -109,11 +111,7 @@ class Explanation:
 
 def explain(bb: Blackboard, entry: int | Entry) -> Explanation:
     """Explain an entry of ``bb``: its source, triggers, provenance and conflicts."""
-    if not isinstance(bb, Blackboard):
-        from ._errors import ConfigurationError
-
-        raise ConfigurationError("blackboard", f"expected a Blackboard, got {type(bb).__name__}")
-    current = bb.get(entry)
+    current = blackboard_of(bb).get(entry)
     events = bb.events()
     mine = [e for e in events if e.entry == current.id]
     posted = next((e for e in mine if e.kind in ("posted", "revised")), None)

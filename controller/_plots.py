@@ -19,21 +19,15 @@ from blackboard import Blackboard, Entry, Status
 from blackboard._display import short
 from knowledge_sources._plotting import axes
 
-from ._errors import ConfigurationError
+from ._errors import ConfigurationError, blackboard_of
 
 STATE_COLOURS = {"done": "#43a047", "failed": "#e53935", "obviated": "#bdbdbd", "pending": "#1e88e5"}
-
-
-def _board(bb: Any) -> Blackboard:
-    if not isinstance(bb, Blackboard):
-        raise ConfigurationError("blackboard", f"expected a Blackboard, got {type(bb).__name__}")
-    return bb
 
 
 # ------------------------------------------------------------------ timeline
 def timeline_data(bb: Blackboard) -> list[dict[str, Any]]:
     """Every activation of the run that ran: source, state, cycle, start (s from the first), seconds."""
-    rows = _board(bb).sql(  # SELECT *: a format-1 file read as it is has no started column
+    rows = blackboard_of(bb).sql(  # SELECT *: a format-1 file read as it is has no started column
         "SELECT * FROM activations WHERE cycle IS NOT NULL ORDER BY id"
     ).to_pylist()
     for r in rows:
@@ -101,7 +95,7 @@ def confidence_data(bb: Blackboard, space: str | None = None, *, top: int = 5) -
     are ranked by their best confidence. ``space`` defaults to the last
     declared space (the highest level of abstraction).
     """
-    bb = _board(bb)
+    bb = blackboard_of(bb)
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         raise ConfigurationError("top", f"must be a positive int, not {top!r}")
     spaces = bb.space_names()
@@ -184,7 +178,7 @@ def provenance_data(bb: Blackboard, entry: int | Entry, *, depth: int = 4) -> di
     """
     from ._explain import explain
 
-    bb = _board(bb)
+    bb = blackboard_of(bb)
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
         raise ConfigurationError("depth", f"must be a non-negative int, not {depth!r}")
     target = bb.get(entry)
