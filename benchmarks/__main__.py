@@ -49,9 +49,9 @@ def warm_up() -> None:
     """Imports and the first event loop, before anything is timed."""
     import anyio
 
-    import blackboard
-    import controller
-    import knowledge_sources
+    import blackboard  # noqa: F401
+    import controller  # noqa: F401
+    import knowledge_sources  # noqa: F401
 
     anyio.run(anyio.sleep, 0)
 

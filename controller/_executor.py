@@ -127,12 +127,12 @@ def perform(fn: Callable[..., Any], trigger: Entry, view: Any) -> tuple[bool, An
             if inspect.isgenerator(out):
                 out = list(out)
         return True, out
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever an action raises fails only its activation, at home
         where = f"in process {os.getpid()} on {socket.gethostname()}"
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=8))
         try:
             pickle.loads(pickle.dumps(exc))  # it must arrive, not only leave
-        except Exception:
+        except Exception:  # noqa: BLE001 - any failure to travel: send its text instead
             exc = ExecutorError(f"the action raised {type(exc).__name__}: {exc}")
         return False, (exc, where, text)
 
@@ -169,7 +169,7 @@ def dumps(obj: Any, what: str) -> bytes:
     """Pickle by value what plain pickle cannot (``__main__``, notebooks, closures) when cloudpickle is there."""
     try:
         return _pickler().dumps(obj)  # type: ignore[no-any-return]
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - picklers raise many kinds; each is reported the same way
         hint = ("install cloudpickle (pip install cloudpickle) to send functions defined in __main__, "
                 "a notebook or another function, or " if _pickler() is pickle else "")
         raise ExecutorError(f"cannot send {what} to a worker ({type(exc).__name__}: {exc}); "

@@ -138,7 +138,7 @@ def _call_shipped(action: bytes, trigger: Entry, payload: tuple[Any, bytes] | No
             _ACTIONS.clear()
         try:
             fn = _ACTIONS[action] = pickle.loads(action)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - e.g. its module cannot be imported in the worker
             raise ExecutorError(f"the worker process cannot load the action: {type(exc).__name__}: {exc}") from None
     return perform(fn, trigger, _view(payload))
 

@@ -24,11 +24,11 @@ if TYPE_CHECKING:
 
 def _tqdm() -> Any:
     try:
-        import tqdm
+        import tqdm  # noqa: F401
     except ImportError:
         raise MissingExtraError("tqdm", "the progress bar", "notebook") from None
     try:
-        import ipywidgets
+        import ipywidgets  # noqa: F401
     except ImportError:  # tqdm.auto would warn and fall back: take the text bar directly
         from tqdm.std import tqdm as bar
         return bar

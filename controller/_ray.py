@@ -55,7 +55,7 @@ def connect(address: str | None, *, num_cpus: int | None = None, setting: str = 
             options.update(num_cpus=num_cpus, include_dashboard=False)
         try:
             ray.init(address=address, **options)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - Ray raises ConnectionError, ValueError, RuntimeError... by cause
             raise ConfigurationError(setting, f"cannot start or reach Ray at {address!r}: {exc}") from None
     return ray
 

@@ -517,7 +517,7 @@ class OpenAIChatModel(ChatModel):
             headers["Authorization"] = f"Bearer {self.api_key}"
         request = urllib.request.Request(self.url, data=payload, headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 (http(s) only, checked)
                 return response.status, response.read()
         except urllib.error.HTTPError as exc:
             try:
