@@ -13,6 +13,16 @@ import pytest
 from blackboard import Blackboard
 
 
+def as_format_1(path: Path) -> None:
+    """Rewrite a blackboard file as format version 1 wrote it (no activation start times)."""
+    import duckdb
+
+    con = duckdb.connect(str(path))
+    con.execute("ALTER TABLE bb_activation DROP COLUMN started")
+    con.execute("UPDATE bb_meta SET value = '1' WHERE name = 'version'")
+    con.close()
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     """Async tests run on asyncio (the backend the controller's sync run() uses)."""

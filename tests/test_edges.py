@@ -6,12 +6,13 @@ import io
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import matplotlib
 import pyarrow as pa
 import pytest
 
 matplotlib.use("Agg")
+
+from conftest import as_format_1
 
 from blackboard import Blackboard, BlackboardFileError, ReadOnlyError, ValidationError
 from controller import (
@@ -124,10 +125,7 @@ def test_timeline_of_a_format_1_file_read_as_it_is(tmp_path: Path) -> None:
     """plot_timeline on a format-1 file opened read-only falls back to cycles instead of failing."""
     path = tmp_path / "v1.duckdb"
     _file(path)
-    con = duckdb.connect(str(path))
-    con.execute("ALTER TABLE bb_activation DROP COLUMN started")
-    con.execute("UPDATE bb_meta SET value = '1' WHERE name = 'version'")
-    con.close()
+    as_format_1(path)
     with Blackboard(path, read_only=True) as bb:
         assert plot_timeline(bb).get_xlabel() == "cycle"
 

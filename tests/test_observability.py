@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
+from conftest import as_format_1
 
 from blackboard import Blackboard, MissingExtraError, SpaceView, UnknownSpaceError
 from controller import (
@@ -177,10 +177,7 @@ def test_version_1_file_is_upgraded_in_place(tmp_path: Path, capsys: pytest.Capt
         bb.post("raw", {"n": 2}, confidence=1.0, source="user")
         _run(bb)
         run = bb.run_id
-    con = duckdb.connect(str(path))
-    con.execute("ALTER TABLE bb_activation DROP COLUMN started")
-    con.execute("UPDATE bb_meta SET value = '1' WHERE name = 'version'")
-    con.close()
+    as_format_1(path)
     assert main(["show", str(path), "--run", str(run), "--agenda", "--json"]) == 0  # read as it is
     assert json.loads(capsys.readouterr().out)["activations"][0]["source"] == "guesser"
     with Blackboard(path, run=run) as bb:
@@ -340,7 +337,7 @@ def cell_source(entry):
 
 def _run_cell(version: int) -> KnowledgeSource:
     namespace: dict[str, Any] = {"__name__": "__main__", "VERSION": version}
-    exec(compile(_CELL, "<cell>", "exec"), namespace)
+    exec(compile(_CELL, "<cell>", "exec"), namespace)  # noqa: S102 - a notebook cell, run again
     return namespace["cell_source"]  # type: ignore[no-any-return]
 
 
