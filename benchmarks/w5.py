@@ -12,7 +12,6 @@ against the rules. Target: ``ratio`` = seconds / baseline_seconds <= 25.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 from knowledge_sources import sudoku
@@ -21,7 +20,6 @@ from ._harness import Options, result
 
 NAME = "W5"
 TARGET = 25.0
-TOP95 = Path(__file__).resolve().parents[2] / "shared" / "data" / "sudoku" / "top95.txt"
 ALL = 0b1111111110
 _ROWS = [[r * 9 + c for c in range(9)] for r in range(9)]
 _COLS = [[r * 9 + c for r in range(9)] for c in range(9)]
@@ -29,10 +27,6 @@ _BOXES = [[(br * 3 + r) * 9 + bc * 3 + c for r in range(3) for c in range(3)] fo
 _UNITS = _ROWS + _COLS + _BOXES
 _PEERS = [sorted({j for u in _UNITS if i in u for j in u} - {i}) for i in range(81)]
 _COUNT = [bin(m).count("1") for m in range(1 << 10)]
-
-
-def puzzles(path: Path = TOP95) -> list[str]:
-    return [line.strip() for line in path.read_text().split() if line.strip()]
 
 
 def _assign(cand: list[int], i: int, d: int) -> bool:
@@ -117,7 +111,7 @@ def baseline(items: list[str]) -> tuple[float, int]:
 
 
 def run(opts: Options) -> list[dict[str, Any]]:
-    items = puzzles()
+    items = sudoku.puzzles("top95")
     if opts.quick:
         items = items[:10]
     sudoku.solve(items[0])  # warm up
@@ -132,4 +126,4 @@ def run(opts: Options) -> list[dict[str, Any]]:
 
 
 def profile(opts: Options) -> None:
-    ours(puzzles()[:10])
+    ours(sudoku.puzzles("top95")[:10])

@@ -35,10 +35,9 @@ from typing import Any
 from blackboard import Blackboard, Space
 from controller import Controller, ProcessExecutor
 from controller._batch import run_batch
-from knowledge_sources import knowledge_source, post
+from knowledge_sources import knowledge_source, post, sudoku
 
 from ._harness import Options, note, result
-from .w5 import TOP95, puzzles
 
 NAME = "W6"
 SPEEDUP = 1.7
@@ -58,7 +57,7 @@ def batch_seconds(source: Path, workers: int, ray: str | None = None) -> tuple[f
 def run(opts: Options) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="bb-w6-in-") as tmp:
         source = Path(tmp) / "puzzles.txt"
-        items = puzzles(TOP95)[: 20 if opts.quick else None]
+        items = sudoku.puzzles("top95")[: 20 if opts.quick else None]
         source.write_text("\n".join(items) + "\n")
         lines = []
         one, solved_one = batch_seconds(source, 1)

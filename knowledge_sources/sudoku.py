@@ -30,7 +30,7 @@ Opening a context copies nothing: a child sees its parent's entries until it
 posts its own grid version.
 
 Public: :func:`parse`, :func:`check`, :func:`format_grid`, :func:`spaces`,
-:func:`sources`, :func:`load`, :func:`solve`, :func:`resume`,
+:func:`sources`, :func:`load`, :func:`solve`, :func:`resume`, :func:`puzzles`,
 :class:`SudokuResult`, :class:`SudokuError`; with matplotlib,
 :func:`plot_board` and :func:`plot_search`.
 """
@@ -40,6 +40,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from blackboard import Blackboard, BlackboardError, Entry, Space
@@ -65,6 +66,7 @@ __all__ = [
     "parse",
     "plot_board",
     "plot_search",
+    "puzzles",
     "resume",
     "solve",
     "sources",
@@ -253,6 +255,26 @@ def check(puzzle: str | Sequence[int], solution: str | Sequence[int] | None) -> 
 
 
 # -------------------------------------------------------------- the grid
+PUZZLE_SETS = {
+    # 95 hard puzzles, each with one solution: the public "top95" collection
+    # popularised by Peter Norvig's essay "Solving Every Sudoku Puzzle"
+    "top95": "top95.txt",
+}
+_DATA = Path(__file__).parent / "data"
+
+
+def puzzles(name: str = "top95") -> list[str]:
+    """The puzzles of a set shipped with the package, as 81-character strings.
+
+    ``name`` is one of :data:`PUZZLE_SETS` (``"top95"``: 95 hard puzzles);
+    an unknown name raises :class:`SudokuError` listing the known ones.
+    """
+    if name not in PUZZLE_SETS:
+        raise SudokuError(f"no puzzle set named {name!r}: the package ships {', '.join(sorted(PUZZLE_SETS))}")
+    text = (_DATA / PUZZLE_SETS[name]).read_text(encoding="ascii")
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
 def _grid(cand: list[int], digits: list[int], pending: list[int]) -> dict[str, Any]:
     """A grid value, with the summary fields the preconditions read."""
     undecided = [i for i in range(81) if not digits[i]]

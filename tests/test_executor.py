@@ -39,7 +39,7 @@ from knowledge_sources import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-TOP95 = (ROOT.parent / "shared" / "data" / "sudoku" / "top95.txt").read_text().split()
+TOP95 = sudoku.puzzles("top95")
 SPACES = ["number", "tally", "note", "world"]
 
 

@@ -15,12 +15,12 @@ import pytest
 from blackboard import Blackboard, Entry, read_runs
 from controller import ConfigurationError, Controller, RayExecutor, run_batch
 from controller._cli import main as cli
-from knowledge_sources import KnowledgeSource, knowledge_source, post
+from knowledge_sources import KnowledgeSource, knowledge_source, post, sudoku
 
 pytestmark = pytest.mark.usefixtures("ray_session")
 
 ROOT = Path(__file__).resolve().parents[1]
-TOP95 = (ROOT.parent / "shared" / "data" / "sudoku" / "top95.txt").read_text().split()
+TOP95 = sudoku.puzzles("top95")
 EASY = "53..7....6..195....98....6.8...6...34..8.3..17...2...6.6....28....419..5....8..79"
 UNSOLVABLE = "12345678." + "." * 8 + "9" + "." * 63
 CLASH = "11" + "." * 79

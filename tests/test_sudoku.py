@@ -8,7 +8,7 @@ import pytest
 
 from blackboard import Blackboard, BlackboardError, Status
 from controller import Controller
-from knowledge_sources import KnowledgeSource
+from knowledge_sources import KnowledgeSource, sudoku
 from knowledge_sources.sudoku import (
     SudokuError,
     SudokuResult,
@@ -23,7 +23,7 @@ from knowledge_sources.sudoku import (
 
 EASY = "53..7....6..195....98....6.8...6...34..8.3..17...2...6.6....28....419..5....8..79"
 EASY_SOLUTION = "534678912672195348198342567859761423426853791713924856961537284287419635345286179"
-TOP95 = [line.strip() for line in (Path(__file__).resolve().parents[2] / "shared" / "data" / "sudoku" / "top95.txt").read_text().split()]
+TOP95 = sudoku.puzzles("top95")
 HARD = TOP95[0]
 
 
