@@ -156,8 +156,8 @@ def _connect(path: str | None, read_only: bool = False) -> duckdb.DuckDBPyConnec
     if not p.exists():
         if not p.parent.exists():
             raise BlackboardFileError(path, f"the folder {p.parent} does not exist")
-        con = _duckdb_connect(path)
-        _initialise(con)
+        con = _duckdb_connect(_creating(path))
+        _initialise(con, commit=False)  # committed with the first run's row: see _publish
         return con
     _check_magic(p)
     size, had_wal = p.stat().st_size, Path(path + ".wal").exists()
@@ -331,7 +331,8 @@ def _user_objects(con: duckdb.DuckDBPyConnection) -> str:
     return ", ".join(found)
 
 
-def _initialise(con: duckdb.DuckDBPyConnection) -> None:
+def _initialise(con: duckdb.DuckDBPyConnection, *, commit: bool = True) -> None:
+    """Create the tables; ``commit=False`` leaves the transaction open for the first run's row."""
     if not _DDL:  # the DDL is the same for every file: compile it from the models once
         from sqlalchemy.dialects import registry as dialects
 
@@ -343,7 +344,42 @@ def _initialise(con: duckdb.DuckDBPyConnection) -> None:
         "INSERT INTO bb_meta VALUES (?, ?)",
         [["format", FORMAT_NAME], ["version", str(FORMAT_VERSION)]],
     )
+    if commit:
+        con.commit()
+
+
+def _creating(path: str) -> str:
+    """Where a new blackboard file is built before it appears under its name (same folder)."""
+    p = Path(path)
+    return str(p.with_name(f".{p.name}.{os.getpid()}.creating"))
+
+
+def _publish(con: duckdb.DuckDBPyConnection, path: str) -> duckdb.DuckDBPyConnection:
+    """Give a new file its name once its schema and first run are committed.
+
+    A new blackboard is built under a temporary name in the same folder, its
+    tables, format marker and first run (with the problem) committed in one
+    transaction, then linked to its name: a process killed at any moment
+    leaves either no file or a file holding a run that ``resume`` can finish,
+    never a file with no tables or no run. Linking (not renaming) refuses to
+    replace a file another process created meanwhile.
+    """
+    building = _creating(path)
     con.commit()
+    con.close()
+    try:
+        if Path(building + ".wal").exists():  # a clean close checkpoints: kept for safety
+            os.replace(building + ".wal", path + ".wal")
+        try:
+            os.link(building, path)
+        except FileExistsError:
+            raise BlackboardFileError(path, "another process created it at the same moment; "
+                                            "open it again to add a run to it") from None
+        except OSError:  # a file system without hard links: a rename, atomic too
+            os.rename(building, path)
+    finally:
+        Path(building).unlink(missing_ok=True)
+    return _duckdb_connect(path)
 
 
 def _row_to_entry(row: Mapping[str, Any]) -> Entry:
@@ -392,6 +428,7 @@ class Blackboard:
             raise ValidationError("read_only", f"must be True or False, not {read_only!r}", read_only)
         self._read_only = read_only
         self._path = None if path in (None, ":memory:") else os.fspath(path)  # type: ignore[arg-type]
+        creating = isinstance(self._path, str) and not read_only and not os.path.exists(self._path)
         self._con: duckdb.DuckDBPyConnection | None = _connect(self._path, read_only)
         self._engine: Any = None
         self._entries: dict[int, Entry] = {}
@@ -426,19 +463,27 @@ class Blackboard:
         self._spaces: dict[str, Space] = {}
         try:
             self._attach(run, problem, spaces)
+            if creating:  # a new file: it appears under its name only now (see _publish)
+                self._con = _publish(self._con, self._path)
+            self._create_views()
         except BlackboardError:
-            self._con.close()
-            self._con = None
+            self._abandon(creating)
             raise
         except (duckdb.Error, ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
-            self._con.close()
-            self._con = None
+            self._abandon(creating)
             raise BlackboardFileError(self.path, f"its run could not be read; the file may be damaged "
                                                  f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
         except BaseException:
+            self._abandon(creating)
+            raise
+
+    def _abandon(self, creating: bool) -> None:
+        """Close after a failed open; a file being created is removed (it never got its name)."""
+        if self._con is not None:
             self._con.close()
             self._con = None
-            raise
+        if creating and self._path is not None:
+            Path(_creating(self._path)).unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ runs
     def _attach(self, run: int | str | None, problem: Any, spaces: Any) -> None:
@@ -499,6 +544,10 @@ class Blackboard:
             self.problem = json.loads(row[8]) if row[8] else None
             self._load_run()
         self._next_seq = len(self._events) + 1
+
+    def _create_views(self) -> None:
+        """The run's own views of the tables (temporary: they belong to this connection)."""
+        con = self._live()
         con.execute(_VISIBLE_MACRO.format(run=self.run_id))
         for view, table in (("entries", "bb_entry"), ("events", "bb_event"), ("activations", "bb_activation"), ("contexts", "bb_context")):
             con.execute(

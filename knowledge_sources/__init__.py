@@ -15,6 +15,7 @@ Public surface::
                         DuplicateSourceError
 """
 
+from . import _rule_parser  # noqa: F401, I001  (first: rule-engine's prebuilt parser tables)
 from ._contributions import Alternative as Alternative
 from ._contributions import Contribution as Contribution
 from ._contributions import FailContext as FailContext

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import anyio
@@ -466,3 +467,19 @@ def test_actions_receive_a_read_view(bb: Blackboard) -> None:
     assert isinstance(seen[0], ReadView)
     assert not hasattr(seen[0], "post")
     assert [e.value for e in bb.entries("out")] == [1]
+
+
+def test_the_shipped_rule_parser_tables_match_the_installed_rule_engine() -> None:
+    """rule-engine's parser was built from the shipped tables: their grammar signature is the installed one's."""
+    import rule_engine
+    from rule_engine._vendor.ply import yacc
+    from rule_engine.parser import Parser
+
+    from knowledge_sources import _rule_parser, _rule_tables
+
+    info = yacc.ParserReflect({k: getattr(Parser(), k) for k in dir(Parser())})
+    info.get_all()
+    assert _rule_tables._lr_signature == info.signature(), (
+        "rule-engine's grammar changed: run python -m knowledge_sources._rule_parser")
+    assert _rule_parser.TABLES_MODULE in sys.modules
+    assert rule_engine.Rule("value < 3 and name =~ 'a.*'").matches({"value": 1, "name": "abc"})
