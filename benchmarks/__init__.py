@@ -20,6 +20,7 @@ WORKLOADS: dict[str, str] = {
     "W5": "benchmarks.w5",
     "W6": "benchmarks.w6",
     "W7": "benchmarks.w7",
+    "START": "benchmarks.start",
 }
 
 __all__ = ["WORKLOADS", "Options"]

@@ -498,14 +498,14 @@ class Blackboard:
             run = int(newest)
         if isinstance(run, int):
             row = _one(con.execute(
-                "SELECT id, name, config, state, cycles, activations, matched, head, problem FROM bb_run WHERE id = ?",
+                "SELECT id, name, config, state, cycles, activations, matched, head, problem, result FROM bb_run WHERE id = ?",
                 [run],
             ))
             if row is None:
                 raise ValidationError("run", f"no run with id {run} in {self.path}", run)
         elif isinstance(run, str):
             row = _one(con.execute(
-                "SELECT id, name, config, state, cycles, activations, matched, head, problem FROM bb_run "
+                "SELECT id, name, config, state, cycles, activations, matched, head, problem, result FROM bb_run "
                 "WHERE name = ? ORDER BY id DESC LIMIT 1",
                 [run],
             ))
@@ -521,6 +521,7 @@ class Blackboard:
             (run_id,) = _one(con.execute("SELECT nextval('bb_run_id')"))  # type: ignore[misc]
             self.run_id = int(run_id)
             self.run_name = run if isinstance(run, str) else f"run-{self.run_id}"
+            self._run_state, self._run_result = "open", None
             self.problem = json.loads(encode_value(problem))
             con.execute(
                 "INSERT INTO bb_run (id, name, problem, config, state, cycles, activations,"
@@ -542,6 +543,7 @@ class Blackboard:
             self.cycles, self.activations, self.matched = int(row[4]), int(row[5]), int(row[6])
             self._head = row[7] or ""
             self.problem = json.loads(row[8]) if row[8] else None
+            self._run_state, self._run_result = row[3], json.loads(row[9]) if row[9] else None
             self._load_run()
         self._next_seq = len(self._events) + 1
 
@@ -1466,13 +1468,25 @@ class Blackboard:
         if self._read_only:
             self._refuse_write()
         if state is not None:
-            self._pending_run["state"] = state
+            self._pending_run["state"] = self._run_state = state
             if state in ("finished", "cancelled", "failed"):
                 self._pending_run["finished_at"] = _now()
         if outcome is not None:
             self._pending_run["outcome"] = outcome
         if result is not _UNSET:
             self._pending_run["result"] = json.dumps(result, default=str)
+            self._run_result = json.loads(self._pending_run["result"])
+
+    @property
+    def run_state(self) -> str:
+        """The run's state: ``open``, ``running``, ``waiting``, ``finished``, ``cancelled`` or ``failed``."""
+        return self._run_state
+
+    @property
+    def run_result(self) -> dict[str, Any] | None:
+        """What the controller recorded as the run ended (``RunResult.to_dict()``, goal
+        entries as ids), or None while no run of a controller has ended."""
+        return self._run_result
 
     def flush(self, *, state: str | None = None, outcome: str | None = None,
               result: Any = _UNSET) -> None:

@@ -17,7 +17,10 @@ run never changes it.
 Exit status: 0 on success (a puzzle solved, a file shown, a log intact), 1
 when the problem has no solution or could not be finished, or the log is
 broken, 2 on bad input (a malformed puzzle, a file that is not a
-blackboard), with the error on stderr.
+blackboard), with the error on stderr; 3 from ``resume`` when the file holds
+no run to resume (a one-line message on stderr). ``resume`` of a run that
+already finished prints that run's result again, as ``solve`` printed it, and
+exits as ``solve`` did.
 
 ``batch --ray ADDRESS`` spreads the problems over a Ray cluster instead of
 local worker processes, into the same file: ``local`` starts Ray here (with
@@ -39,7 +42,11 @@ from blackboard import Blackboard, BlackboardError, read_runs, verify
 
 from . import _show as show
 from ._domains import DOMAINS, domain_module
+from ._resume import NothingToResumeError
 from ._show import EXPORT_FORMATS
+
+
+NOTHING_TO_RESUME = 3  # the exit status of ``resume`` on a file with no run to resume
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -83,9 +90,10 @@ def _parser() -> argparse.ArgumentParser:
     why.add_argument("--run", type=int, default=None, help="which run (default: the newest)")
     why.add_argument("--json", action="store_true")
 
-    again = commands.add_parser("resume", help="finish an interrupted run from its file")
+    again = commands.add_parser("resume", help="finish an interrupted run from its file (a finished one: print its result)")
     again.add_argument("path")
-    again.add_argument("--run", type=int, default=None, help="which run (default: the newest unfinished one)")
+    again.add_argument("--run", type=int, default=None,
+                       help="which run (default: the newest unfinished one, else the newest finished one)")
     again.add_argument("--json", action="store_true", help="print one JSON object, as the command that started it")
 
     review = commands.add_parser("review", help="list or decide the items held for a person")
@@ -130,6 +138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "review":
             return _review(args)
         return _export(args)
+    except NothingToResumeError as exc:
+        print(f"blackboard: {exc}", file=sys.stderr)
+        return NOTHING_TO_RESUME
     except BlackboardError as exc:
         print(f"blackboard: error: {exc}", file=sys.stderr)
         return 2

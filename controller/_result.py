@@ -98,6 +98,22 @@ class RunResult:
     def solved(self) -> bool:
         return self.outcome == "goal"
 
+    @classmethod
+    def recorded(cls, bb: Any) -> RunResult | None:
+        """The result a run's controller recorded in ``bb`` when the run ended, or
+        None if none did (goal entries read back; agenda lengths are not kept)."""
+        summary = bb.run_result
+        if summary is None:
+            return None
+        goals = tuple(bb.get(int(e)) for e in summary.get("goal_entries", ()) if isinstance(e, int))
+        return cls(
+            outcome=summary["outcome"], goal_entries=goals, run_id=bb.run_id, path=bb.path,
+            cycles=summary["cycles"], activations=summary["activations"], failed=summary["failed"],
+            obviated=summary["obviated"], contributions=summary["contributions"],
+            seconds=summary["seconds"], action_seconds=summary["action_seconds"], budget=summary.get("budget"),
+            sources={name: SourceStats(**stats) for name, stats in summary.get("sources", {}).items()},
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary (what the command line prints with --json)."""
         return {

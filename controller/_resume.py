@@ -22,17 +22,24 @@ from ._errors import ControllerError
 
 
 class NothingToResumeError(ControllerError, LookupError):
-    """The file holds no unfinished run of a known domain."""
+    """The file holds no run of a known domain (``blackboard resume`` exits 3)."""
 
 
 def resume(path: str | os.PathLike[str], run: int | None = None, **options: Any) -> Any:
-    """Continue an interrupted run of a known domain; returns the domain's result."""
+    """Continue an interrupted run of a known domain; returns the domain's result.
+
+    ``run`` picks the run; by default the newest unfinished run of a known
+    domain, else the newest finished one, whose result is read back without
+    running anything: resuming is idempotent. A file with no such run raises
+    :class:`NothingToResumeError`.
+    """
     runs = read_runs(path)
     if run is None:
-        candidates = [r for r in runs if r["state"] != "finished" and _domain(r) in DOMAINS]
-        if not candidates:
-            raise NothingToResumeError(f"{os.fspath(path)} holds no unfinished run of a known domain ({', '.join(DOMAINS)})")
-        chosen = candidates[-1]
+        known = [r for r in runs if _domain(r) in DOMAINS]
+        if not known:
+            held = f"holds {len(runs)} run(s), none of a known domain ({', '.join(DOMAINS)})" if runs else "holds no run"
+            raise NothingToResumeError(f"{os.fspath(path)} {held}: nothing to resume")
+        chosen = ([r for r in known if r["state"] != "finished"] or known)[-1]
     else:
         found = [r for r in runs if r["id"] == run]
         if not found:

@@ -544,19 +544,25 @@ def solve(puzzle: str | Sequence[int], path: Any = None, *, on_close: Any = None
 def resume(path: Any, run: int | None = None, **controller_options: Any) -> SudokuResult:
     """Continue an interrupted :func:`solve` on a file from its last commit.
 
-    ``run`` picks the run (default: the newest unfinished one). Nothing
-    committed is lost and no activation whose contributions were committed
-    runs again; the result is what :func:`solve` would have returned.
+    ``run`` picks the run (default: the newest unfinished one, else the
+    newest finished one). Nothing committed is lost and no activation whose
+    contributions were committed runs again; the result is what :func:`solve`
+    would have returned. A run that already finished is not run again: its
+    result is read back, so resuming twice is harmless.
     """
+    from controller import RunResult  # here: controller imports this package
+
     started = time.perf_counter()
     run_options = {k: controller_options.pop(k) for k in _RUN_OPTIONS if k in controller_options}
-    bb = Blackboard(path, run=_unfinished_run(path, run))
+    bb = Blackboard(path, run=_run_to_resume(path, run))
     try:
         text = _problem_puzzle(bb)
         cells = _read(text)
-        if not bb.find("grid", "grid", status=None):  # killed before the grid was first committed
-            load(bb, cells)
-        outcome = _controller(bb, controller_options).run(goal=_goal, **run_options)
+        outcome = RunResult.recorded(bb) if bb.run_state == "finished" else None
+        if outcome is None:
+            if not bb.find("grid", "grid", status=None):  # killed before the grid was first committed
+                load(bb, cells)
+            outcome = _controller(bb, controller_options).run(goal=_goal, **run_options)
         result = _outcome(bb, text, cells, outcome, started)
     finally:
         bb.close()
@@ -585,16 +591,17 @@ def batch_status(result: SudokuResult) -> str:
     return "failed" if result.status == "stuck" else result.status
 
 
-def _unfinished_run(path: Any, run: int | None) -> int:
+def _run_to_resume(path: Any, run: int | None) -> int:
+    """``run``, or the newest unfinished sudoku run of ``path``, or its newest finished one."""
     from blackboard import read_runs
 
     if run is not None:
         return run
-    runs = [r for r in read_runs(path) if r["state"] != "finished"
-            and isinstance(r["problem"], dict) and r["problem"].get("domain") == "sudoku"]
+    runs = [r for r in read_runs(path) if isinstance(r["problem"], dict) and r["problem"].get("domain") == "sudoku"]
     if not runs:
-        raise SudokuError(f"{path} holds no unfinished run to resume")
-    return int(runs[-1]["id"])
+        raise SudokuError(f"{path} holds no sudoku run to resume")
+    unfinished = [r for r in runs if r["state"] != "finished"]
+    return int((unfinished or runs)[-1]["id"])
 
 
 def _problem_puzzle(bb: Blackboard) -> str:
@@ -616,9 +623,10 @@ def _outcome(bb: Blackboard, text: str, cells: list[int], run: Any, started: flo
             contradictions = ("every alternative led to a contradiction",)
     else:
         status, solution = "stuck", None
-    bb.log("sudoku_result", source="sudoku", details={
-        "status": status, "solution": solution, "contradictions": list(contradictions),
-    })
+    if not bb.events("sudoku_result"):  # once: a finished run resumed again reads it back
+        bb.log("sudoku_result", source="sudoku", details={
+            "status": status, "solution": solution, "contradictions": list(contradictions),
+        })
     return SudokuResult(
         text, status, solution, time.perf_counter() - started, bb.activations, bb.run_id,
         bb.path, contradictions, run.seconds, len(bb.contexts()) - 1,

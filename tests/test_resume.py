@@ -11,10 +11,12 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from blackboard import Blackboard, read_runs, verify
 from controller import NothingToResumeError, resume
+from controller._cli import NOTHING_TO_RESUME
 from controller._cli import main as cli
 from knowledge_sources import sudoku
 
@@ -115,10 +117,144 @@ def test_resume_command_prints_the_same_form_as_solve(tmp_path: Path, capsys: py
     assert resumed["status"] == "solved" and resumed["solution"] == solved["solution"]
 
 
-def test_nothing_to_resume_is_a_clear_error(tmp_path: Path) -> None:
-    """A file whose runs are all finished has nothing to resume; the command exits 2."""
+def test_resuming_a_finished_run_prints_its_result_again(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`resume` of a finished run prints solve's JSON again and exits 0, twice, leaving the file as it was."""
     path = tmp_path / "done.duckdb"
-    sudoku.solve(PUZZLE, path=path)
-    with pytest.raises(NothingToResumeError, match="no unfinished run"):
-        resume(path)
-    assert cli(["resume", str(path)]) == 2
+    assert cli(["solve", "sudoku", PUZZLE, "--db", str(path), "--json"]) == 0
+    solved = json.loads(capsys.readouterr().out)
+    events = read_runs(path)[-1]["events"]
+    for _ in range(2):
+        assert cli(["resume", str(path), "--json"]) == 0
+        resumed = json.loads(capsys.readouterr().out)
+        assert {k: v for k, v in resumed.items() if k != "seconds"} == {k: v for k, v in solved.items() if k != "seconds"}
+    assert read_runs(path)[-1]["events"] == events, "resuming a finished run wrote to it"
+    assert verify(path).ok
+    assert resume(path).solution == solved["solution"]
+
+
+def test_a_file_with_no_run_exits_with_its_own_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A file holding no run (or none of a known domain) exits 3 with one line; a missing file is bad input (2)."""
+    empty = tmp_path / "empty.duckdb"
+    duckdb.connect(str(empty)).close()  # what a process killed as DuckDB created the file could leave
+    own = tmp_path / "own.duckdb"
+    Blackboard(own, problem={"mine": 1}).close()
+    for path, says in [(empty, "holds no run"), (own, "none of a known domain")]:
+        with pytest.raises(NothingToResumeError, match=says):
+            resume(path)
+        assert cli(["resume", str(path)]) == NOTHING_TO_RESUME == 3
+        err = capsys.readouterr().err
+        assert says in err and err.count("\n") == 1, err
+    assert cli(["resume", str(tmp_path / "missing.duckdb")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+# A child that solves through the command line and SIGKILLs itself at a named
+# phase: the kill is real (nothing is cleaned up), only its moment is chosen.
+PHASE_CHILD = f"""
+import os, signal, sys
+sys.path.insert(0, {str(ROOT)!r})
+from blackboard import Blackboard, _store
+from controller import _cli
+path, phase, nth = sys.argv[1], sys.argv[2], int(sys.argv[3])
+calls = {{"n": 0}}
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+def on_nth(original):
+    def wrapper(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == nth:
+            die()
+        return original(*args, **kwargs)
+    return wrapper
+if phase == "creating":          # schema and run committed under the temporary name, not yet linked
+    _store._publish = die
+elif phase == "linked":          # linked into place, the temporary name not yet removed
+    link = os.link
+    os.link = lambda a, b: (link(a, b), die())
+elif phase == "mid-run":         # at the nth write of the run
+    Blackboard.flush = on_nth(Blackboard.flush)
+elif phase == "finishing":       # the run marked finished in the file, its result not yet recorded
+    log = Blackboard.log
+    Blackboard.log = lambda self, kind, **kw: die() if kind == "sudoku_result" else log(self, kind, **kw)
+elif phase == "result-written":  # the result recorded and the file closed, before it is printed
+    _cli._print_result = die
+sys.exit(_cli.main(["solve", "sudoku", {PUZZLE!r}, "--db", path, "--json"]))
+"""
+
+
+def phase_of(path: Path) -> str:
+    """Which phase a killed run's file shows: none, mid-run, finishing or result-written."""
+    if not path.exists():
+        return "no file"
+    (run,) = read_runs(path)
+    if run["state"] != "finished":
+        return "mid-run"
+    with Blackboard(path, run=run["id"], read_only=True) as bb:
+        return "result-written" if bb.events("sudoku_result") else "finishing"
+
+
+def check_resumes(path: Path, expected: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    """`blackboard resume F --json` (twice) prints the uninterrupted run's answer; the log verifies."""
+    for _ in range(2):
+        assert cli(["resume", str(path), "--json"]) == 0
+        resumed = json.loads(capsys.readouterr().out)
+        assert (resumed["status"], resumed["solution"], resumed["puzzle"]) == (
+            expected["status"], expected["solution"], expected["puzzle"])
+    assert verify(path).ok
+
+
+@pytest.mark.slow
+def test_kills_in_every_phase_resume_to_the_uninterrupted_answer(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """SIGKILL `blackboard solve sudoku P --db F --json` while creating F, mid-run, finishing, after the
+    result: F is absent or resumable, and resume prints the uninterrupted answer."""
+    assert cli(["solve", "sudoku", PUZZLE, "--json"]) == 0
+    expected = json.loads(capsys.readouterr().out)
+    rng = random.Random(20261206)
+    plan = [("creating", 1), ("linked", 1), ("finishing", 1), ("result-written", 1)]
+    plan += [("mid-run", n) for n in rng.sample(range(1, 6), 3)]
+    seen: dict[str, int] = {}
+    for i, (phase, nth) in enumerate(plan):
+        path = tmp_path / f"{phase}-{i}.duckdb"
+        done = subprocess.run([sys.executable, "-c", PHASE_CHILD, str(path), phase, str(nth)],
+                              cwd=ROOT, capture_output=True, check=False)
+        if done.returncode == 0:  # the run ended before its nth write: nothing was killed
+            continue
+        assert done.returncode == -signal.SIGKILL, done.stderr.decode()
+        found = phase_of(path)
+        seen[found] = seen.get(found, 0) + 1
+        if phase in ("creating",):
+            assert found == "no file", "a file appeared before its run was recorded"
+            assert cli(["resume", str(path), "--json"]) == 2  # no such file: bad input, said so
+            capsys.readouterr()
+            continue
+        assert found == {"linked": "mid-run", "finishing": "finishing", "result-written": "result-written"}.get(phase, found)
+        check_resumes(path, expected, capsys)
+    print(f"kills by phase: {seen}")  # with -s: the figures of the README's reliability section
+    assert {"no file", "mid-run", "finishing", "result-written"} <= set(seen), seen
+
+
+@pytest.mark.slow
+def test_random_kills_of_the_command_always_leave_a_resumable_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """SIGKILL the real `blackboard solve ... --db F --json` process at random moments of its whole life:
+    every F that exists resumes to the uninterrupted answer."""
+    assert cli(["solve", "sudoku", PUZZLE, "--json"]) == 0
+    expected = json.loads(capsys.readouterr().out)
+    command = [sys.executable, "-m", "controller._cli", "solve", "sudoku", PUZZLE, "--json"]
+    started = time.perf_counter()
+    subprocess.run([*command, "--db", str(tmp_path / "timing.duckdb")], cwd=ROOT, capture_output=True, check=True)
+    lifetime = time.perf_counter() - started
+    rng = random.Random(20261207)
+    seen: dict[str, int] = {}
+    for i in range(KILLS):
+        path = tmp_path / f"random-{i}.duckdb"
+        child = subprocess.Popen([*command, "--db", str(path)], cwd=ROOT,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.3, 1.0) * lifetime)  # imports take the first part of its life
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        found = phase_of(path)
+        seen[found] = seen.get(found, 0) + 1
+        if found != "no file":
+            check_resumes(path, expected, capsys)
+    print(f"kills by phase: {seen}")  # with -s: the figures of the README's reliability section
+    assert sum(n for phase, n in seen.items() if phase != "no file") >= 1, seen

@@ -271,8 +271,11 @@ def test_resume_finishes_a_run_killed_before_it_started(tmp_path: Path) -> None:
     fresh = solve(scenario)
     assert resumed.status == "tracked" and resumed.path == str(db)
     assert resumed.metrics == fresh.metrics and resumed.tracks == fresh.tracks
-    with pytest.raises(TrackingError):
-        resume(db)  # nothing left unfinished
+    again = resume(db)  # nothing left unfinished: the finished run's result, read back
+    assert (again.status, again.metrics, again.tracks, again.run_id) == (
+        resumed.status, resumed.metrics, resumed.tracks, resumed.run_id)
+    with pytest.raises(TrackingError, match="no blackboard file"):
+        resume(tmp_path / "missing.duckdb")
 
 
 # ----------------------------------------------------------------- pieces

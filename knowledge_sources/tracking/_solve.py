@@ -133,32 +133,38 @@ def resume(path: Any, run: int | None = None, **controller_options: Any) -> Trac
     Nothing committed is lost and no activation whose contributions were
     committed runs again; the result is what :func:`solve` would return.
     """
+    from controller import RunResult  # here: controller imports this package
+
     started = time.perf_counter()
     run_options = {k: controller_options.pop(k) for k in _RUN_OPTIONS if k in controller_options}
-    bb = Blackboard(path, run=_unfinished_run(path, run))
+    bb = Blackboard(path, run=_run_to_resume(path, run))
     try:
         problem = _problem_scenario(bb)
-        if not bb.find("scan", f"{0:04d}", status=None):  # killed before the readings were first committed
-            load(bb, problem)
-        outcome = _controller(bb, controller_options).run(**run_options)
+        outcome = RunResult.recorded(bb) if bb.run_state == "finished" else None
+        if outcome is None:
+            if not bb.find("scan", f"{0:04d}", status=None):  # killed before the readings were first committed
+                load(bb, problem)
+            outcome = _controller(bb, controller_options).run(**run_options)
         result = _outcome(bb, problem, outcome)
     finally:
         bb.close()
     return replace(result, seconds=time.perf_counter() - started)
 
 
-def _unfinished_run(path: Any, run: int | None) -> int:
+def _run_to_resume(path: Any, run: int | None) -> int:
+    """``run``, or the newest unfinished tracking run of ``path``, or its newest finished one."""
     from blackboard import read_runs
 
     if run is not None:
         return run
     if not Path(path).exists():
         raise ScenarioFileError(f"no blackboard file {os.fspath(path)}")
-    runs = [r for r in read_runs(path) if r["state"] != "finished"
-            and isinstance(r.get("problem"), dict) and r["problem"].get("domain") == "tracking"]
+    runs = [r for r in read_runs(path)
+            if isinstance(r.get("problem"), dict) and r["problem"].get("domain") == "tracking"]
     if not runs:
-        raise TrackingError(f"{os.fspath(path)} holds no unfinished tracking run to resume")
-    return int(runs[-1]["id"])
+        raise TrackingError(f"{os.fspath(path)} holds no tracking run to resume")
+    unfinished = [r for r in runs if r["state"] != "finished"]
+    return int((unfinished or runs)[-1]["id"])
 
 
 def _problem_scenario(bb: Blackboard) -> Scenario:
@@ -217,10 +223,11 @@ def _outcome(bb: Blackboard, scenario: Scenario, run: Any) -> TrackingResult:
     reference = evaluate(scenario, baseline(scenario).tracks)
     finished = run.outcome in ("quiescent", "goal")
     status = "tracked" if finished and tracks else "failed"
-    bb.log("tracking_result", source="tracking", details={
-        "status": status, "metrics": metrics.to_json(), "baseline": reference.to_json(),
-        "tracks": [t.id for t in tracks],
-    })
+    if not bb.events("tracking_result"):  # once: a finished run resumed again reads it back
+        bb.log("tracking_result", source="tracking", details={
+            "status": status, "metrics": metrics.to_json(), "baseline": reference.to_json(),
+            "tracks": [t.id for t in tracks],
+        })
     return TrackingResult(
         scenario.name, scenario.seed, status, tracks, metrics, reference, 0.0,
         bb.activations, bb.run_id, bb.path, run.seconds,
