@@ -45,7 +45,6 @@ from ._domains import DOMAINS, domain_module
 from ._resume import NothingToResumeError
 from ._show import EXPORT_FORMATS
 
-
 NOTHING_TO_RESUME = 3  # the exit status of ``resume`` on a file with no run to resume
 
 
