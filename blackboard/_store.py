@@ -2024,7 +2024,10 @@ class RunArchive:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
+        creating = not os.path.exists(self.path)
         self._con: duckdb.DuckDBPyConnection | None = _connect(self.path)
+        if creating:  # the schema is committed as the file gets its name (see _publish)
+            self._con = _publish(self._con, self.path)
 
     def add_run(self, tables: Mapping[str, pa.Table], record: Mapping[str, Any]) -> int:
         """Store an exported run under a new run id, and its ``bb_batch`` record; returns the id."""
