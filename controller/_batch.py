@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import socket
 import sys
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -140,8 +142,6 @@ def run_batch(domain: str, source: str | os.PathLike[str], *, db: str | os.PathL
                 progress(len(summary.results), len(todo), summary.counts)
 
         if ray is not None:
-            from ._ray import solve_on_ray
-
             for item, label, outcome in solve_on_ray(domain, todo, address=ray, workers=workers):
                 if isinstance(outcome, BaseException):
                     outcome = module.batch_failure(label, "failed", f"worker died: {outcome}"), None
@@ -188,3 +188,35 @@ def progress_bar(stream: Any = sys.stderr) -> Callable[[int, int, dict[str, int]
         stream.flush()
 
     return show
+
+
+# ------------------------------------------------------------------ on Ray
+def solve_remote(domain: str, label: str, problem: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """:func:`solve_one` as a Ray task: the line also names the node that solved it."""
+    line, tables = solve_one(domain, label, problem)
+    line["node"] = socket.gethostname()
+    return line, tables
+
+
+def solve_on_ray(domain: str, todo: Sequence[tuple[int, str, Any]], *, address: str,
+                 workers: int | None) -> Iterator[tuple[int, str, Any]]:
+    """Solve each (item, label, problem) as a Ray task; yield (item, label, (line, tables) or the error)."""
+    from ._ray import MAX_RETRIES, connect  # Ray is an extra: imported when asked for
+
+    ray = connect(address, num_cpus=workers, setting="ray")
+    solve = ray.remote(max_retries=MAX_RETRIES)(solve_remote)
+    window = 2 * (workers or max(1, int(ray.cluster_resources().get("CPU", 1))))
+    queue = deque(todo)
+    pending: dict[Any, tuple[int, str]] = {}
+    while queue or pending:
+        while queue and len(pending) < window:
+            item, label, problem = queue.popleft()
+            pending[solve.remote(domain, label, problem)] = (item, label)
+        finished, _ = ray.wait(list(pending), num_returns=1)
+        for ref in finished:
+            item, label = pending.pop(ref)
+            try:
+                outcome: Any = ray.get(ref)
+            except ray.exceptions.RayError as exc:  # its retries were spent: every worker it ran on died
+                outcome = exc
+            yield item, label, outcome

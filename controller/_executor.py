@@ -265,11 +265,11 @@ def routing(setting: Any, owner: object) -> Routing | None:
             return value
         if value == "loop":
             return None
-        if value in ("process", "ray"):
+        if isinstance(value, str) and value in EXECUTOR_KINDS:
             if value not in owned:
-                owned[value] = _named_executor(value)
+                owned[value] = EXECUTOR_KINDS[value]()
             return owned[value]
-        raise ConfigurationError(where, f"must be 'loop', 'process', 'ray' or an Executor "
+        raise ConfigurationError(where, f"must be 'loop', {', '.join(repr(k) for k in EXECUTOR_KINDS)} or an Executor "
                                         f"(or a mapping from source name, '*' for the rest, to one), not {value!r}")
 
     if isinstance(setting, Mapping):
@@ -288,12 +288,12 @@ def routing(setting: Any, owner: object) -> Routing | None:
     return route
 
 
-def _named_executor(kind: str) -> Executor:
-    """A new executor of that kind with its defaults (imported here: those modules import this one)."""
-    if kind == "process":
-        from ._process import ProcessExecutor
+#: The executors ``Controller(executor="name")`` can make, by name: each
+#: executor module registers its own (:func:`register_executor`), so this
+#: module, which they build on, imports none of them.
+EXECUTOR_KINDS: dict[str, Callable[[], Executor]] = {}
 
-        return ProcessExecutor()
-    from ._ray import RayExecutor
 
-    return RayExecutor()
+def register_executor(kind: str, factory: Callable[[], Executor]) -> None:
+    """Let ``executor=kind`` name executors made by ``factory()`` (with their defaults)."""
+    EXECUTOR_KINDS[kind] = factory

@@ -20,7 +20,16 @@ from blackboard import Entry
 from knowledge_sources import KnowledgeSource, ReadView
 
 from ._errors import ConfigurationError, ExecutorError
-from ._executor import Executor, action_of, dumps, is_stateful, perform, unwrap, wait
+from ._executor import (
+    Executor,
+    action_of,
+    dumps,
+    is_stateful,
+    perform,
+    register_executor,
+    unwrap,
+    wait,
+)
 from ._snapshot import ViewSnapshot
 
 _WORKER_CACHE = 64  # unpickled actions a worker process keeps
@@ -149,3 +158,6 @@ def _adopt(source: bytes) -> None:
 
 def _call_hosted(trigger: Entry, payload: tuple[Any, bytes] | None) -> tuple[bool, Any]:
     return perform(_HOSTED[0]._fn, trigger, _view(payload))
+
+
+register_executor("process", ProcessExecutor)

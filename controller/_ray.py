@@ -12,7 +12,8 @@ Ray's own meaning of the address: ``"local"`` starts a Ray instance here
 started on this machine by ``ray start``, ``"ray://head:10001"`` connects
 through Ray Client, and None follows ``RAY_ADDRESS`` or starts Ray here.
 
-Batch problems become Ray tasks of :func:`~controller._batch.solve_one`; the
+Batch problems become Ray tasks of :func:`~controller._batch.solve_one`
+(:func:`controller._batch.solve_on_ray`, which calls :func:`connect`); the
 parent, the DuckDB file's single writer, stores each result as the local
 batch does. A task whose worker dies is re-run by Ray on another worker (up
 to ``MAX_RETRIES`` times); each problem is stored once, by its item number.
@@ -20,9 +21,6 @@ to ``MAX_RETRIES`` times); each problem is stored once, by its item number.
 
 from __future__ import annotations
 
-import socket
-from collections import deque
-from collections.abc import Iterator, Sequence
 from functools import partial
 from types import ModuleType
 from typing import Any
@@ -31,7 +29,15 @@ from blackboard import Entry, MissingExtraError
 from knowledge_sources import KnowledgeSource, ReadView
 
 from ._errors import ConfigurationError, ExecutorError
-from ._executor import Executor, action_of, is_stateful, perform, unwrap, wait
+from ._executor import (
+    Executor,
+    action_of,
+    is_stateful,
+    perform,
+    register_executor,
+    unwrap,
+    wait,
+)
 from ._snapshot import ViewSnapshot
 
 MAX_RETRIES = 3
@@ -165,37 +171,8 @@ class _Host:
         return perform(self.source._fn, trigger, view)
 
 
-# ------------------------------------------------------------------ batch
-def solve_remote(domain: str, label: str, problem: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """:func:`solve_one` as a Ray task: the line also names the node that solved it."""
-    from ._batch import solve_one
-
-    line, tables = solve_one(domain, label, problem)
-    line["node"] = socket.gethostname()
-    return line, tables
-
-
-def solve_on_ray(domain: str, todo: Sequence[tuple[int, str, Any]], *, address: str,
-                 workers: int | None) -> Iterator[tuple[int, str, Any]]:
-    """Solve each (item, label, problem) as a Ray task; yield (item, label, (line, tables) or the error)."""
-    ray = connect(address, num_cpus=workers, setting="ray")
-    solve = ray.remote(max_retries=MAX_RETRIES)(solve_remote)
-    window = 2 * (workers or max(1, int(ray.cluster_resources().get("CPU", 1))))
-    queue = deque(todo)
-    pending: dict[Any, tuple[int, str]] = {}
-    while queue or pending:
-        while queue and len(pending) < window:
-            item, label, problem = queue.popleft()
-            pending[solve.remote(domain, label, problem)] = (item, label)
-        finished, _ = ray.wait(list(pending), num_returns=1)
-        for ref in finished:
-            item, label = pending.pop(ref)
-            try:
-                outcome: Any = ray.get(ref)
-            except ray.exceptions.RayError as exc:  # its retries were spent: every worker it ran on died
-                outcome = exc
-            yield item, label, outcome
-
-
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+register_executor("ray", RayExecutor)
