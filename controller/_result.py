@@ -23,6 +23,9 @@ METRIC_COLUMNS = ("source", "activations", "failed", "obviated", "retries", "con
                   "action_seconds", "mean_action_ms", "share_of_action_time")
 
 
+ENDED = ("goal", "quiescent")  # outcomes of a run that has nothing left to do
+
+
 @dataclass
 class SourceStats:
     """Per-source figures of one run."""
@@ -100,10 +103,12 @@ class RunResult:
 
     @classmethod
     def recorded(cls, bb: Any) -> RunResult | None:
-        """The result a run's controller recorded in ``bb`` when the run ended, or
-        None if none did (goal entries read back; agenda lengths are not kept)."""
+        """The result the controller recorded in ``bb`` when its run ran to an end
+        (goal or quiescent); None while the run can go on (never run, killed,
+        stopped by a budget, waiting for review). Goal entries are read back;
+        agenda lengths are not kept."""
         summary = bb.run_result
-        if summary is None:
+        if bb.run_state != "finished" or summary is None or summary.get("outcome") not in ENDED:
             return None
         goals = tuple(bb.get(int(e)) for e in summary.get("goal_entries", ()) if isinstance(e, int))
         return cls(

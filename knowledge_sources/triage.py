@@ -1014,7 +1014,8 @@ def _outcome(bb: Blackboard, record: Mapping[str, Any], expected: Mapping[str, A
         priority=policies[-1].value["priority"] if policies else None,
         failed=len(failures), errors=errors, usage=usage, outcome=outcome,
     )
-    bb.log("triage_result", source="triage", details=result.to_json())
+    if not bb.events("triage_result") or bb.events("triage_result")[-1].details != result.to_json():
+        bb.log("triage_result", source="triage", details=result.to_json())  # a finished run resumed: once
     return result
 
 
@@ -1028,9 +1029,9 @@ def _triage_run(path: str | os.PathLike[str], run: int | None) -> int:
             if isinstance(r["problem"], dict) and r["problem"].get("domain") == "triage"]
     unfinished = [r for r in runs if r["state"] != "finished"]
     waiting = [r for r in runs if r["outcome"] == "review"]
-    chosen = unfinished or waiting
+    chosen = unfinished or waiting or runs  # else the newest finished run: its result is read back
     if not chosen:
-        raise TriageError(f"{os.fspath(path)} holds no unfinished triage run and none waiting for review")
+        raise TriageError(f"{os.fspath(path)} holds no triage run to resume")
     return int(chosen[-1]["id"])
 
 
@@ -1047,6 +1048,11 @@ async def aresume(path: str | os.PathLike[str], run: int | None = None, model: A
         if not isinstance(problem, dict) or problem.get("domain") != "triage":
             raise TriageError(f"run {bb.run_id} of {bb.path} is not a triage run (problem: {problem!r})")
         record, expected = check_case(problem["case"]), problem.get("expected")
+        from controller import RunResult  # here: controller imports this package
+
+        ended = RunResult.recorded(bb)
+        if ended is not None:  # a run that ran to its end: read back, not run again
+            return _outcome(bb, record, expected, ended.outcome, started)
         if not _find(bb, "case", record["id"], status=None):  # killed before the case was first committed
             load(bb, record, reference)
         escalate = bool(problem.get("escalate", True))

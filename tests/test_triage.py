@@ -289,8 +289,13 @@ def test_resume_finishes_a_run_stopped_early(tmp_path: Path) -> None:
     done = triage.resume(path, cut.run_id)
     assert (done.status, done.decision, done.correct) == ("decided", "reship", True)
     assert done.tokens == cut.tokens  # the classifier ran in the first part, not again
-    with pytest.raises(triage.TriageError, match="no unfinished triage run"):
-        triage.resume(path)
+    again = triage.resume(path)  # it ran to its end: its result, read back, nothing run
+    assert (again.status, again.decision, again.tokens, again.activations) == (
+        done.status, done.decision, done.tokens, done.activations)
+    other = tmp_path / "other.duckdb"
+    Blackboard(other, problem={"domain": "sudoku"}).close()
+    with pytest.raises(triage.TriageError, match="holds no triage run"):
+        triage.resume(other)
 
 
 @pytest.mark.anyio

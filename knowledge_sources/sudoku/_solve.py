@@ -130,7 +130,7 @@ def resume(path: Any, run: int | None = None, **controller_options: Any) -> Sudo
     try:
         text = _problem_puzzle(bb)
         cells = _read(text)
-        outcome = RunResult.recorded(bb) if bb.run_state == "finished" else None
+        outcome = RunResult.recorded(bb)  # a run that ran to its end: read back, not run again
         if outcome is None:
             if not bb.find("grid", "grid", status=None):  # killed before the grid was first committed
                 load(bb, cells)

@@ -140,7 +140,7 @@ def resume(path: Any, run: int | None = None, **controller_options: Any) -> Trac
     bb = Blackboard(path, run=_run_to_resume(path, run))
     try:
         problem = _problem_scenario(bb)
-        outcome = RunResult.recorded(bb) if bb.run_state == "finished" else None
+        outcome = RunResult.recorded(bb)  # a run that ran to its end: read back, not run again
         if outcome is None:
             if not bb.find("scan", f"{0:04d}", status=None):  # killed before the readings were first committed
                 load(bb, problem)
