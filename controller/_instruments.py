@@ -19,19 +19,33 @@ missing package, a space that does not exist): the run does not start.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from blackboard import MissingExtraError
 
 from ._errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from blackboard import Blackboard
+    from knowledge_sources import KnowledgeSource
+
     from ._agenda import Activation
-    from ._controller import Controller
     from ._result import RunResult
 
 log = logging.getLogger("controller")
+
+
+class Controller(Protocol):
+    """What an instrument may read of the controller calling it: its blackboard
+    and its sources. A protocol, so that instruments (which the controller
+    imports) never import the controller back."""
+
+    @property
+    def blackboard(self) -> Blackboard: ...
+
+    @property
+    def sources(self) -> Mapping[str, KnowledgeSource]: ...
 
 
 class CycleReport(NamedTuple):

@@ -19,10 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from blackboard import MissingExtraError
 
-from ._instruments import CycleReport, Instrument
+from ._instruments import Controller, CycleReport, Instrument
 
 if TYPE_CHECKING:
-    from ._controller import Controller
     from ._result import RunResult
 
 
