@@ -12,6 +12,8 @@ import enum
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
+from ._display import badge, card, confidence_bar, escape, short, text_bar
+
 ROOT_CONTEXT = 0
 
 
@@ -50,13 +52,9 @@ class Entry(NamedTuple):
         return entry_facts(self)
 
     def _repr_html_(self) -> str:
-        from ._render import entry_html
-
         return entry_html(self)
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        from ._render import entry_text
-
         printer.text(entry_text(self))
 
 
@@ -182,3 +180,24 @@ class Space:
         if fields is not None:
             resolved = {k: types.get(v, object) for k, v in fields.items()}
         return cls(data["name"], resolved, data.get("description", ""))
+
+
+# ------------------------------------------------------------------ display
+def entry_html(entry: Entry) -> str:
+    pairs = [
+        ("space", escape(entry.space)), ("key", escape(entry.key) if entry.key is not None else "—"),
+        ("value", f"<code>{escape(short(entry.value, 200))}</code>"),
+        ("confidence", confidence_bar(entry.confidence)), ("status", badge(entry.status)),
+        ("source", escape(entry.source)), ("cycle", str(entry.cycle)), ("context", str(entry.context)),
+        ("derived from", ", ".join(map(str, entry.supports)) or "—"),
+        ("revises", str(entry.revises) if entry.revises is not None else "—"),
+    ]
+    return card(f"entry {entry.id}", pairs)
+
+
+def entry_text(entry: Entry) -> str:
+    key = f"[{entry.key}]" if entry.key is not None else ""
+    extra = f" from {list(entry.supports)}" if entry.supports else ""
+    return (f"entry {entry.id} {entry.space}{key} = {short(entry.value, 60)}  "
+            f"{text_bar(entry.confidence)}  {entry.status}  by {entry.source} in cycle {entry.cycle}"
+            f"{'' if not entry.context else f' (context {entry.context})'}{extra}")

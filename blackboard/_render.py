@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ._display import (
     badge,
-    card,
     confidence_bar,
     escape,
     html_table,
@@ -23,8 +22,22 @@ from ._display import (
 )
 from ._entry import Entry, Status
 
-if TYPE_CHECKING:
-    from ._store import Blackboard
+
+class Blackboard(Protocol):
+    """What a blackboard display reads: a protocol, so that this module, which the
+    store imports, does not import the store back."""
+
+    @property
+    def path(self) -> str: ...
+    @property
+    def run_id(self) -> int: ...
+    cycle: int
+
+    def __len__(self) -> int: ...
+    def space_names(self) -> list[str]: ...
+    def space(self, name: str) -> SpaceView: ...
+    def contexts(self, status: str | None = None) -> Sequence[Any]: ...
+    def reviews(self, *, pending: bool | None = True) -> Sequence[Any]: ...
 
 ENTRY_COLUMNS = ("id", "key", "value", "confidence", "status", "source", "cycle", "context")
 STATUS_ORDER = {s.value: i for i, s in enumerate(Status)}
@@ -86,26 +99,6 @@ class SpaceView:
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(str(self))
-
-
-def entry_html(entry: Entry) -> str:
-    pairs = [
-        ("space", escape(entry.space)), ("key", escape(entry.key) if entry.key is not None else "—"),
-        ("value", f"<code>{escape(short(entry.value, 200))}</code>"),
-        ("confidence", confidence_bar(entry.confidence)), ("status", badge(entry.status)),
-        ("source", escape(entry.source)), ("cycle", str(entry.cycle)), ("context", str(entry.context)),
-        ("derived from", ", ".join(map(str, entry.supports)) or "—"),
-        ("revises", str(entry.revises) if entry.revises is not None else "—"),
-    ]
-    return card(f"entry {entry.id}", pairs)
-
-
-def entry_text(entry: Entry) -> str:
-    key = f"[{entry.key}]" if entry.key is not None else ""
-    extra = f" from {list(entry.supports)}" if entry.supports else ""
-    return (f"entry {entry.id} {entry.space}{key} = {short(entry.value, 60)}  "
-            f"{text_bar(entry.confidence)}  {entry.status}  by {entry.source} in cycle {entry.cycle}"
-            f"{'' if not entry.context else f' (context {entry.context})'}{extra}")
 
 
 def space_rows(bb: Blackboard) -> list[tuple[str, dict[str, int], Entry | None]]:

@@ -92,8 +92,6 @@ class Explanation:
         printer.text(self.text)
 
     def _repr_html_(self) -> str:
-        from blackboard._render import entry_html
-
         def one(entries: tuple[Entry, ...]) -> str:
             return ", ".join(f"{e.id} <code>{escape(short(e.value, 24))}</code> ({e.confidence:.3g})"
                              for e in entries) or "—"
@@ -106,7 +104,7 @@ class Explanation:
         rows = [[str(b["entry"]), f"<code>{escape(short(b['value'], 30))}</code>", escape(b["strategy"]),
                  escape(b["scores"]), escape(b["margin"]), str(b["cycle"])] for b in self.beat]
         beaten = html_table(("beat entry", "value", "strategy", "scores", "margin", "cycle"), rows) if rows else ""
-        return entry_html(self.entry) + card("why", pairs) + beaten
+        return self.entry._repr_html_() + card("why", pairs) + beaten
 
 
 def explain(bb: Blackboard, entry: int | Entry) -> Explanation:
