@@ -121,8 +121,8 @@ def resume(path: Any, run: int | None = None, **controller_options: Any) -> Sudo
     ``run`` picks the run (default: the newest unfinished one, else the
     newest finished one). Nothing committed is lost and no activation whose
     contributions were committed runs again; the result is what :func:`solve`
-    would have returned. A run that already finished is not run again: its
-    result is read back, so resuming twice is harmless.
+    would have returned. A run that ran to its end (goal or quiescent) is not
+    run again: its result is read back, so resuming twice is harmless.
     """
     started = time.perf_counter()
     run_options = {k: controller_options.pop(k) for k in _RUN_OPTIONS if k in controller_options}

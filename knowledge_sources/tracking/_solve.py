@@ -129,9 +129,11 @@ def solve(scenario: Scenario | str | os.PathLike[str], path: Any = None, *, on_c
 def resume(path: Any, run: int | None = None, **controller_options: Any) -> TrackingResult:
     """Continue an interrupted :func:`solve` on a file from its last commit.
 
-    ``run`` picks the run (default: the newest unfinished tracking run).
-    Nothing committed is lost and no activation whose contributions were
-    committed runs again; the result is what :func:`solve` would return.
+    ``run`` picks the run (default: the newest unfinished tracking run, else
+    the newest finished one). Nothing committed is lost and no activation
+    whose contributions were committed runs again; the result is what
+    :func:`solve` would return. A run that ran to its end is not run again:
+    its result is read back, so resuming twice is harmless.
     """
     from controller import RunResult  # here: controller imports this package
 
