@@ -11,6 +11,8 @@ Public surface::
     errors          BlackboardError and its branches
 """
 
+import typing as _typing
+
 from ._chain import BrokenLink as BrokenLink
 from ._chain import VerifyReport as VerifyReport
 from ._entry import METADATA_FIELDS as METADATA_FIELDS
@@ -33,12 +35,6 @@ from ._errors import ReadOnlyError as ReadOnlyError
 from ._errors import StaleEntryError as StaleEntryError
 from ._errors import UnknownSpaceError as UnknownSpaceError
 from ._errors import ValidationError as ValidationError
-from ._models import ActivationRow as ActivationRow
-from ._models import BatchRow as BatchRow
-from ._models import ContextRow as ContextRow
-from ._models import EntryRow as EntryRow
-from ._models import EventRow as EventRow
-from ._models import RunRow as RunRow
 from ._render import SpaceView as SpaceView
 from ._review import Review as Review
 from ._store import UNSET as UNSET
@@ -46,6 +42,28 @@ from ._store import Blackboard as Blackboard
 from ._store import RunArchive as RunArchive
 from ._store import read_runs as read_runs
 from ._store import verify as verify
+
+if _typing.TYPE_CHECKING:
+    from ._models import ActivationRow as ActivationRow
+    from ._models import BatchRow as BatchRow
+    from ._models import ContextRow as ContextRow
+    from ._models import EntryRow as EntryRow
+    from ._models import EventRow as EventRow
+    from ._models import RunRow as RunRow
+
+# The SQLModel row classes, imported when first asked for: SQLAlchemy and
+# SQLModel take a quarter of a second to import, and the store needs neither.
+_ROWS = ("ActivationRow", "BatchRow", "ContextRow", "EntryRow", "EventRow", "RunRow")
+
+
+def __getattr__(name: str) -> _typing.Any:
+    if name in _ROWS:
+        from . import _models
+
+        globals()[name] = value = getattr(_models, name)
+        return value
+    raise AttributeError(f"module 'blackboard' has no attribute {name!r}")
+
 
 __all__ = [
     "METADATA_FIELDS",

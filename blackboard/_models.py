@@ -4,12 +4,18 @@ The classes live on a private SQLAlchemy registry, not on SQLModel's shared
 ``metadata``: re-running a notebook cell, or two blackboards in one process,
 never collide with each other or with the user's own SQLModel tables.
 
-Tables are created from these classes by :func:`create_tables`, which writes
+The DDL is written from these classes by :func:`create_table_statements`, which writes
 the DDL from the columns but leaves out the PRIMARY KEY constraints: a
 DuckDB primary-key index made a bulk load of a million entries four times
 slower (measured: 0.65 s against 0.17 s), and the store is the only writer
 and hands out ids itself, so uniqueness holds without it. The ORM still
 knows the keys, so SQLModel sessions work as usual.
+
+The store does not import this module: SQLAlchemy and SQLModel take about a
+quarter of a second to import, more than everything else a process does
+before its first cycle. It reads the DDL and the column names from
+``_schema.py``, which ``python -m blackboard._models`` writes from these
+classes; ``tests/test_blackboard.py`` checks that the two agree.
 """
 
 from __future__ import annotations
@@ -22,8 +28,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
-FORMAT_NAME = "duckdb-blackboard"
-FORMAT_VERSION = 2
+from ._schema import FORMAT_NAME, FORMAT_VERSION
 
 
 class _Base(SQLModel, registry=registry()):
@@ -149,8 +154,12 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
-def create_table_statements(dialect: Dialect) -> list[str]:
+def create_table_statements(dialect: Dialect | None = None) -> list[str]:
     """DDL for every table, from the SQLModel columns, without key indexes."""
+    if dialect is None:
+        from sqlalchemy.dialects import registry as dialects
+
+        dialect = dialects.load("duckdb")()
     statements = []
     for model in TABLES:
         table = model.__table__  # type: ignore[attr-defined]
@@ -160,3 +169,26 @@ def create_table_statements(dialect: Dialect) -> list[str]:
         statements.append(f"CREATE TABLE {table.name} ({cols})")
     statements.append("CREATE SEQUENCE bb_run_id START 1")
     return statements
+
+
+def schema_text() -> str:
+    """The text of ``_schema.py``: the format marker and what these classes define."""
+    columns = "".join(f"    {name!r}: {cols!r},\n" for name, cols in COLUMNS.items())
+    ddl = "".join(f"    {statement!r},\n" for statement in create_table_statements())
+    return (
+        '"""The tables of a blackboard file, as the store creates and checks them.\n\n'
+        "Written by ``python -m blackboard._models`` from the SQLModel classes of\n"
+        "``_models.py`` (do not edit the DDL or the columns by hand), so that the store\n"
+        'needs no SQLAlchemy to open or create a file.\n"""\n\n'
+        f'FORMAT_NAME = {FORMAT_NAME!r}\nFORMAT_VERSION = {FORMAT_VERSION!r}\n\n'
+        f"DDL: tuple[str, ...] = (\n{ddl})\n\n"
+        f"COLUMNS: dict[str, tuple[str, ...]] = {{\n{columns}}}\n"
+    )
+
+
+if __name__ == "__main__":
+    from pathlib import Path
+
+    target = Path(__file__).with_name("_schema.py")
+    target.write_text(schema_text(), encoding="utf-8")
+    print(f"wrote {target}")

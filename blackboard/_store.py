@@ -52,7 +52,7 @@ from ._errors import (
     ValidationError,
 )
 from ._lookup import check_find, newest, with_status
-from ._models import COLUMNS, FORMAT_NAME, FORMAT_VERSION, create_table_statements
+from ._schema import COLUMNS, DDL, FORMAT_NAME, FORMAT_VERSION
 from ._render import SpaceView, blackboard_html, blackboard_text
 from ._review import DECISIONS, REQUESTED, Review, reviews_from
 from ._values import (
@@ -285,9 +285,6 @@ def _check_format(con: duckdb.DuckDBPyConnection, path: str, *, upgrade: bool = 
 
 
 
-_DDL: list[str] = []
-
-
 # Each older format this program can bring up to date, and the statements
 # that do it (run in one transaction, so a failure leaves the file as it was).
 _MIGRATIONS: dict[str, tuple[str, ...]] = {
@@ -333,13 +330,8 @@ def _user_objects(con: duckdb.DuckDBPyConnection) -> str:
 
 def _initialise(con: duckdb.DuckDBPyConnection, *, commit: bool = True) -> None:
     """Create the tables; ``commit=False`` leaves the transaction open for the first run's row."""
-    if not _DDL:  # the DDL is the same for every file: compile it from the models once
-        from sqlalchemy.dialects import registry as dialects
-
-        _DDL.extend(create_table_statements(dialects.load("duckdb")()))
     con.begin()
-    for statement in _DDL:
-        con.execute(statement)
+    con.execute(";\n".join(DDL))  # one statement: written from the models (see _schema)
     con.executemany(
         "INSERT INTO bb_meta VALUES (?, ?)",
         [["format", FORMAT_NAME], ["version", str(FORMAT_VERSION)]],

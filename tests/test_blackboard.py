@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -1207,3 +1209,24 @@ def test_an_empty_duckdb_file_has_no_runs_and_stays_empty(tmp_path: Path) -> Non
     with pytest.raises(NotABlackboardError, match="never initialised"):
         Blackboard(path, read_only=True)
     assert sha256(path) == before
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_shipped_schema_is_what_the_models_define() -> None:
+    """blackboard/_schema.py (what the store creates and checks) is what the SQLModel classes generate."""
+    from blackboard import _models
+
+    shipped = (ROOT / "blackboard" / "_schema.py").read_text(encoding="utf-8")
+    assert shipped == _models.schema_text(), "the models changed: run python -m blackboard._models"
+
+
+def test_opening_a_blackboard_imports_no_sqlalchemy(tmp_path: Path) -> None:
+    """Creating, filling and reopening a file needs neither SQLAlchemy nor SQLModel (a quarter second of imports)."""
+    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from blackboard import Blackboard; "
+            f"bb = Blackboard({str(tmp_path / 'f.duckdb')!r}); bb.post('x', 1); bb.close(); "
+            f"Blackboard({str(tmp_path / 'f.duckdb')!r}, read_only=True).close(); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'sqlmodel')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
