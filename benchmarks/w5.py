@@ -30,26 +30,27 @@ _COUNT = [bin(m).count("1") for m in range(1 << 10)]
 
 
 def _assign(cand: list[int], i: int, d: int) -> bool:
-    """Set cell i to d and propagate (elimination, naked and hidden singles)."""
+    """Set cell i to d and propagate: peer elimination to a fixed point (a queue
+    of decided cells), then one pass of hidden singles over the units, again
+    until nothing changes. False on a contradiction."""
     todo = [(i, d)]
     while todo:
-        i, d = todo.pop()
-        bit = 1 << d
-        if cand[i] == bit:
-            pass
-        elif not cand[i] & bit:
-            return False
-        cand[i] = bit
-        for j in _PEERS[i]:
-            m = cand[j]
-            if m & bit:
-                m &= ~bit
-                if not m:
-                    return False
-                cand[j] = m
-                if _COUNT[m] == 1:
-                    todo.append((j, m.bit_length() - 1))
-        for unit in _UNITS:
+        while todo:
+            i, d = todo.pop()
+            bit = 1 << d
+            if not cand[i] & bit:
+                return False
+            cand[i] = bit
+            for j in _PEERS[i]:
+                m = cand[j]
+                if m & bit:
+                    m &= ~bit
+                    if not m:
+                        return False
+                    cand[j] = m
+                    if _COUNT[m] == 1:
+                        todo.append((j, m.bit_length() - 1))
+        for unit in _UNITS:  # the queue is empty: hidden singles, once over every unit
             once = twice = 0
             for j in unit:
                 twice |= once & cand[j]
