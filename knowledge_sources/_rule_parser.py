@@ -40,9 +40,18 @@ def write_tables(directory: Path = Path(__file__).parent) -> Path:
     from rule_engine._vendor.ply import yacc
     from rule_engine.parser import Parser
 
+    target = directory / "_rule_tables.py"
+    target.unlink(missing_ok=True)  # ply keeps a table file whose signature matches
     yacc.yacc(module=Parser(), debug=False, write_tables=True, tabmodule="_rule_tables",
               outputdir=str(directory))
-    return directory / "_rule_tables.py"
+    target.write_text(TABLES_DOCSTRING + target.read_text(encoding="utf-8"), encoding="utf-8")
+    return target
+
+
+TABLES_DOCSTRING = (
+    '"""rule-engine\'s LALR parser tables, written by ply for ``_rule_parser`` '
+    '(``python -m knowledge_sources._rule_parser``); do not edit."""\n'
+)
 
 
 preload()  # on import: the package imports this module before anything imports rule-engine
