@@ -1,20 +1,26 @@
 """The read view an action receives: it can look, it cannot write.
 
 Actions get this view, never the store, so the only way a source changes
-the blackboard is by returning contributions. SQL through the view is
-checked by DuckDB's own parser (``json_serialize_sql``, which only accepts
-SELECT statements): exactly one SELECT, reading only the views ``entries``,
-``events`` and ``activations`` of the source's own run (and its own CTEs),
-and no table functions (``query_table``, ``read_csv``...), which could reach
-other runs or files. Checking the parsed statement, not the text, means a
-keyword inside a string literal is harmless and a table name built at run
-time cannot slip through.
+the blackboard is by returning contributions. SQL through the view runs in
+the blackboard's SQL sandbox (``Blackboard.sandboxed_sql``): a separate,
+locked-down DuckDB holding only this run's ``entries``, ``events`` and
+``activations``, with no access to files, URLs, extensions or settings. That
+is the boundary. Before it, DuckDB's parse of the statement
+(``json_serialize_sql``) gives a clear early error for the usual mistakes
+(several statements, a write, a ``bb_*`` table, a table function); it is a
+courtesy, not a guard: a name it lets through still finds nothing to read.
+
+A source with a ``timeout`` runs inside :meth:`ReadView.time_limit`, so a
+query that never ends is interrupted at that limit and the run goes on.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import pyarrow as pa
@@ -22,6 +28,8 @@ import pyarrow as pa
 from blackboard import ROOT_CONTEXT, Blackboard, Entry, QueryError, Status
 
 _VIEWS = frozenset({"entries", "events", "activations"})
+# the deadline of the activation running in this task or thread (anyio copies it into worker threads)
+_DEADLINE: ContextVar[float | None] = ContextVar("view_sql_deadline", default=None)
 
 
 class ReadView:
@@ -57,7 +65,19 @@ class ReadView:
     def sql(self, query: str, params: Any = None) -> pa.Table:
         """One SELECT over this run's ``entries``, ``events`` and ``activations``."""
         check_read_only(self._bb, query)
-        return self._bb.sql(query, params)
+        return self._bb.sandboxed_sql(query, params, deadline=_DEADLINE.get())
+
+    @contextmanager
+    def time_limit(self, seconds: float | None) -> Iterator[None]:
+        """Interrupt any ``sql`` call made inside (in this task or its threads) ``seconds`` from now."""
+        if seconds is None:
+            yield
+            return
+        token = _DEADLINE.set(time.monotonic() + seconds)
+        try:
+            yield
+        finally:
+            _DEADLINE.reset(token)
 
     def __repr__(self) -> str:
         return f"<ReadView run={self._bb.run_id}>"
