@@ -75,6 +75,7 @@ class Sandbox:
         self._macros = {k.lower(): v for k, v in (macros or {}).items()}  # created at first use (they bind their tables)
         self._registered: dict[str, int] = {}
         self._wanted_macros: set[str] = set()
+        self._names_of: dict[str, set[str]] = {}  # query text -> the exposed names it mentions
         self._lock = threading.Lock()  # one query at a time on the connection
         self._state = threading.Lock()  # guards _running against the interrupting timer
         self._running: object | None = None
@@ -151,6 +152,14 @@ class Sandbox:
 
     def _named(self, query: str) -> set[str]:
         """Exposed names the statement mentions (all of them when the parse says nothing)."""
+        known = self._names_of.get(query)
+        if known is None:
+            known = self._names_of[query] = self._parse_names(query)
+            if len(self._names_of) > 512:  # a source that builds its SQL anew each call
+                self._names_of.pop(next(iter(self._names_of)))
+        return known
+
+    def _parse_names(self, query: str) -> set[str]:
         try:
             rows = self._con.execute("SELECT json_serialize_sql(?)", [query]).fetchall()
             tree = json.loads(str(rows[0][0])) if rows else {"error": True}

@@ -84,23 +84,35 @@ class ReadView:
 
 
 def check_read_only(bb: Blackboard, query: str) -> None:
-    """Refuse anything but one SELECT over the run's own views."""
+    """The early, friendly refusal of what is plainly not one SELECT over the run's own views."""
     if not isinstance(query, str):
         raise QueryError(repr(query), "a query must be a string")
-    text = bb.parse_sql(query)
+    problem = _verdicts.get(query)
+    if problem is None:
+        problem = _verdicts[query] = _problem(bb.parse_sql(query))
+        if len(_verdicts) > 1024:  # SQL built anew at each call: keep the newest
+            _verdicts.pop(next(iter(_verdicts)))
+    if problem:
+        raise QueryError(query, problem)
+
+
+_verdicts: dict[str, str] = {}  # query text -> "" (fine) or why it is refused; a parse depends on the text only
+
+
+def _problem(text: str) -> str:
     tree = json.loads(text)
     if tree.get("error"):
-        raise QueryError(query, "a knowledge source may only run one SELECT statement "
-                                f"({tree.get('error_message', 'not a SELECT')})")
+        return f"a knowledge source may only run one SELECT statement ({tree.get('error_message', 'not a SELECT')})"
     if len(tree.get("statements", ())) != 1:
-        raise QueryError(query, "a knowledge source may run one statement at a time")
+        return "a knowledge source may run one statement at a time"
     allowed = _VIEWS | set(_cte_names(tree))
     for node in _nodes(tree):
         kind = node.get("type")
         if kind == "TABLE_FUNCTION":
-            raise QueryError(query, "a knowledge source may not call table functions; read the views entries, events, activations")
+            return "a knowledge source may not call table functions; read the views entries, events, activations"
         if kind == "BASE_TABLE" and str(node.get("table_name", "")).lower() not in allowed:
-            raise QueryError(query, f"a knowledge source sees only its own run: read the views entries, events, activations, not {node.get('table_name')!r}")
+            return f"a knowledge source sees only its own run: read the views entries, events, activations, not {node.get('table_name')!r}"
+    return ""
 
 
 def _nodes(tree: Any) -> Iterator[dict[str, Any]]:
