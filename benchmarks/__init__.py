@@ -21,6 +21,7 @@ WORKLOADS: dict[str, str] = {
     "W6": "benchmarks.w6",
     "W7": "benchmarks.w7",
     "START": "benchmarks.start",
+    "SQL": "benchmarks.sql",
 }
 
 __all__ = ["WORKLOADS", "Options"]

@@ -55,6 +55,7 @@ from ._lookup import check_find, newest, with_status
 from ._schema import COLUMNS, DDL, FORMAT_NAME, FORMAT_VERSION
 from ._render import SpaceView, blackboard_html, blackboard_text
 from ._review import DECISIONS, REQUESTED, Review, reviews_from
+from ._sandbox import Sandbox
 from ._values import (
     MAX_VALUE_BYTES,
     check_activation,
@@ -442,6 +443,8 @@ class Blackboard:
         self._chains: dict[int, tuple[int, ...]] = {ROOT_CONTEXT: (ROOT_CONTEXT,)}
         self._by_context: dict[int, list[int]] = {}
         self._dirty_contexts: set[int] = set()
+        self._generation = 0  # bumped whenever the file's rows may change: the sandboxes re-read them
+        self._sandboxes: dict[str, Sandbox] = {}
 
         self._imported = 0
         self._import_ranges: list[tuple[int, int]] = []
@@ -1228,12 +1231,20 @@ class Blackboard:
         The views ``entries``, ``events`` and ``activations`` hold this run's
         rows; the tables ``bb_entry``, ``bb_event``, ``bb_activation`` and
         ``bb_run`` hold every run in the file. Pending writes are flushed first.
+
+        On a writable blackboard this is the owner's own SQL: trusted, run on
+        the file's connection as it is. On a read-only one it runs in the SQL
+        sandbox (see ``_sandbox``): one SELECT over this run's views and the
+        file's ``bb_*`` tables, no files, URLs, extensions or settings.
         """
         self.flush()
         if not isinstance(query, str):
             raise QueryError(repr(query), "a query must be a string")
         if self._read_only:
-            self._check_select(query)
+            self._check_select(query)  # the early, friendly refusal; the sandbox is the boundary
+            return self._sandbox("file").run(query, params, generation=self._file_generation(),
+                                             refuse=self._refuse_statement)
+        self._generation += 1  # the owner's SQL may change rows
         try:
             relation = self._live().sql(query, params=params)
         except duckdb.Error as exc:
@@ -1255,6 +1266,35 @@ class Blackboard:
                   for name in ("bb_entry", "bb_event", "bb_activation", "bb_context")}
         tables["bb_run"] = con.sql(f"SELECT * FROM bb_run WHERE id = {self.run_id}").to_arrow_table()
         return tables
+
+    def sandboxed_sql(self, query: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *,
+                      deadline: float | None = None) -> pa.Table:
+        """One SELECT over this run's ``entries``, ``events`` and ``activations``, in the SQL sandbox.
+
+        What a knowledge source's ``view.sql`` runs: a separate, locked-down
+        DuckDB that holds only this run's rows (see ``_sandbox``).
+        ``deadline`` (a ``time.monotonic()`` instant) interrupts the query.
+        """
+        self.flush()
+        generation = self._file_generation() if self._read_only else self._generation
+        return self._sandbox("run").run(query, params, generation=generation, deadline=deadline)
+
+    def _sandbox(self, scope: str) -> Sandbox:
+        box = self._sandboxes.get(scope)
+        if box is None:
+            self._live()
+            box = self._sandboxes[scope] = _make_sandbox(self, scope)
+        return box
+
+    def _file_generation(self) -> int:
+        """A read-only handle's rows change only when this process also writes the file: count them."""
+        row = _one(self._live().execute(
+            "SELECT (SELECT count(*) FROM bb_event), (SELECT count(*) FROM bb_entry), "
+            "(SELECT count(*) FROM bb_activation), (SELECT count(*) FROM bb_run)"))
+        return hash(tuple(row)) if row else 0
+
+    def _refuse_statement(self, query: str, reason: str) -> BlackboardError:
+        return ReadOnlyError(self.path, f"{reason}: {query[:80]!r}")
 
     def _check_select(self, query: str) -> None:
         """A read-only blackboard runs one SELECT at a time (DuckDB's own parse says which)."""
@@ -1298,6 +1338,7 @@ class Blackboard:
         if self._read_only:  # a Session can write through the ORM
             self._refuse_write()
         self.flush()
+        self._generation += 1  # a session can write through the ORM
         if self._engine is None:
             con = self._live()
             self._engine = create_engine(
@@ -1339,6 +1380,7 @@ class Blackboard:
         if self._read_only:
             self._refuse_write()
         con = self._live()
+        self._generation += 1
         check_source(source)
         table = _import_table(table, self._spaces)
         n = table.num_rows
@@ -1559,6 +1601,7 @@ class Blackboard:
     def _write(self, batch: _Batch, con: duckdb.DuckDBPyConnection) -> None:
         """One transaction: insert and update every table of the batch."""
         run = self.run_id
+        self._generation += 1
         try:
             con.begin()
             # DuckDB reads each local _bb_rows table by a replacement scan,
@@ -1631,6 +1674,9 @@ class Blackboard:
             if self._path is not None and not self._read_only:
                 self.flush()
         finally:
+            for box in self._sandboxes.values():
+                box.close()
+            self._sandboxes.clear()
             if self._engine is not None:
                 self._engine.dispose()
             self._con.close()
@@ -1947,6 +1993,31 @@ WITH RECURSIVE chain(id, depth) AS (
 )
 SELECT * EXCLUDE (_depth, _nearest) FROM ranked WHERE _depth = _nearest
 """
+
+
+_RUN_VIEWS = {"entries": "bb_entry", "events": "bb_event", "activations": "bb_activation", "contexts": "bb_context"}
+
+
+def _make_sandbox(bb: Blackboard, scope: str) -> Sandbox:
+    """The sandbox of a blackboard: ``run`` exposes this run's entries, events and
+    activations (a knowledge source's view); ``file`` also its contexts, the
+    ``bb_*`` tables of the whole file and ``visible_entries`` (a read-only handle)."""
+    run = bb.run_id
+
+    def provide(name: str) -> pa.Table:
+        con = bb._live()
+        if name in _RUN_VIEWS:
+            return con.sql(f"SELECT * FROM {_RUN_VIEWS[name]} WHERE run = {run}").to_arrow_table()
+        return con.sql(f"SELECT * FROM {name}").to_arrow_table()
+
+    if scope == "run":
+        return Sandbox(("entries", "events", "activations"), provide)
+    tables = [str(r[0]) for r in bb._live().execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = 'main' AND table_name LIKE 'bb\\_%' ESCAPE '\\'").fetchall()]
+    return Sandbox([*_RUN_VIEWS, *tables], provide,
+                   macros={"visible_entries": _VISIBLE_MACRO.format(run=run)},
+                   macro_needs={"visible_entries": ("bb_context", "bb_entry")})
 
 
 def _trigger_list(triggers: tuple[Any, ...]) -> str:

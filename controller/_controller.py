@@ -566,7 +566,7 @@ class Controller:
             activation.attempts += 1
             try:
                 if source.timeout is not None:
-                    with anyio.fail_after(source.timeout):
+                    with anyio.fail_after(source.timeout), self._view.time_limit(source.timeout):
                         activation.result = await self._invoke(source, activation)
                 else:
                     activation.result = await self._invoke(source, activation)

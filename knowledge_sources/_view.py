@@ -1,20 +1,26 @@
 """The read view an action receives: it can look, it cannot write.
 
 Actions get this view, never the store, so the only way a source changes
-the blackboard is by returning contributions. SQL through the view is
-checked by DuckDB's own parser (``json_serialize_sql``, which only accepts
-SELECT statements): exactly one SELECT, reading only the views ``entries``,
-``events`` and ``activations`` of the source's own run (and its own CTEs),
-and no table functions (``query_table``, ``read_csv``...), which could reach
-other runs or files. Checking the parsed statement, not the text, means a
-keyword inside a string literal is harmless and a table name built at run
-time cannot slip through.
+the blackboard is by returning contributions. SQL through the view runs in
+the blackboard's SQL sandbox (``Blackboard.sandboxed_sql``): a separate,
+locked-down DuckDB holding only this run's ``entries``, ``events`` and
+``activations``, with no access to files, URLs, extensions or settings. That
+is the boundary. Before it, DuckDB's parse of the statement
+(``json_serialize_sql``) gives a clear early error for the usual mistakes
+(several statements, a write, a ``bb_*`` table, a table function); it is a
+courtesy, not a guard: a name it lets through still finds nothing to read.
+
+A source with a ``timeout`` runs inside :meth:`ReadView.time_limit`, so a
+query that never ends is interrupted at that limit and the run goes on.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import pyarrow as pa
@@ -22,6 +28,8 @@ import pyarrow as pa
 from blackboard import ROOT_CONTEXT, Blackboard, Entry, QueryError, Status
 
 _VIEWS = frozenset({"entries", "events", "activations"})
+# the deadline of the activation running in this task or thread (anyio copies it into worker threads)
+_DEADLINE: ContextVar[float | None] = ContextVar("view_sql_deadline", default=None)
 
 
 class ReadView:
@@ -57,30 +65,54 @@ class ReadView:
     def sql(self, query: str, params: Any = None) -> pa.Table:
         """One SELECT over this run's ``entries``, ``events`` and ``activations``."""
         check_read_only(self._bb, query)
-        return self._bb.sql(query, params)
+        return self._bb.sandboxed_sql(query, params, deadline=_DEADLINE.get())
+
+    @contextmanager
+    def time_limit(self, seconds: float | None) -> Iterator[None]:
+        """Interrupt any ``sql`` call made inside (in this task or its threads) ``seconds`` from now."""
+        if seconds is None:
+            yield
+            return
+        token = _DEADLINE.set(time.monotonic() + seconds)
+        try:
+            yield
+        finally:
+            _DEADLINE.reset(token)
 
     def __repr__(self) -> str:
         return f"<ReadView run={self._bb.run_id}>"
 
 
 def check_read_only(bb: Blackboard, query: str) -> None:
-    """Refuse anything but one SELECT over the run's own views."""
+    """The early, friendly refusal of what is plainly not one SELECT over the run's own views."""
     if not isinstance(query, str):
         raise QueryError(repr(query), "a query must be a string")
-    text = bb.parse_sql(query)
+    problem = _verdicts.get(query)
+    if problem is None:
+        problem = _verdicts[query] = _problem(bb.parse_sql(query))
+        if len(_verdicts) > 1024:  # SQL built anew at each call: keep the newest
+            _verdicts.pop(next(iter(_verdicts)))
+    if problem:
+        raise QueryError(query, problem)
+
+
+_verdicts: dict[str, str] = {}  # query text -> "" (fine) or why it is refused; a parse depends on the text only
+
+
+def _problem(text: str) -> str:
     tree = json.loads(text)
     if tree.get("error"):
-        raise QueryError(query, "a knowledge source may only run one SELECT statement "
-                                f"({tree.get('error_message', 'not a SELECT')})")
+        return f"a knowledge source may only run one SELECT statement ({tree.get('error_message', 'not a SELECT')})"
     if len(tree.get("statements", ())) != 1:
-        raise QueryError(query, "a knowledge source may run one statement at a time")
+        return "a knowledge source may run one statement at a time"
     allowed = _VIEWS | set(_cte_names(tree))
     for node in _nodes(tree):
         kind = node.get("type")
         if kind == "TABLE_FUNCTION":
-            raise QueryError(query, "a knowledge source may not call table functions; read the views entries, events, activations")
+            return "a knowledge source may not call table functions; read the views entries, events, activations"
         if kind == "BASE_TABLE" and str(node.get("table_name", "")).lower() not in allowed:
-            raise QueryError(query, f"a knowledge source sees only its own run: read the views entries, events, activations, not {node.get('table_name')!r}")
+            return f"a knowledge source sees only its own run: read the views entries, events, activations, not {node.get('table_name')!r}"
+    return ""
 
 
 def _nodes(tree: Any) -> Iterator[dict[str, Any]]:
